@@ -1,0 +1,3 @@
+from progsynth.cli import main
+
+main()

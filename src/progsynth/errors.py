@@ -1,0 +1,56 @@
+"""Errors that carry their own user-facing message and exit code (click's habit).
+
+The CLI prints ``str(error)`` on one line and exits with ``error.exit_code``; no traceback reaches
+the user for anything raised through these classes.
+"""
+
+from __future__ import annotations
+
+
+class ProgsynthError(Exception):
+    """Base class: a problem the user can act on."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(ProgsynthError):
+    """Bad option values or combinations."""
+
+    exit_code = 2
+
+
+class DataError(ProgsynthError):
+    """A malformed input file: names the file, the line (1-based, when known) and the field."""
+
+    exit_code = 3
+
+    def __init__(self, path: object, message: str, line: int | None = None, field: str | None = None):
+        where = str(path) + (f":{line}" if line is not None else "")
+        what = f"field '{field}': " if field else ""
+        super().__init__(f"{where}: {what}{message}")
+        self.path = str(path)
+        self.line = line
+        self.field = field
+
+
+class ChecksumError(DataError):
+    """A downloaded or local data file whose sha256 differs from the published one."""
+
+
+class BackendError(ProgsynthError):
+    """A model backend could not be loaded or could not answer (missing model, bad server...)."""
+
+    exit_code = 4
+
+
+class ExecutionError(ProgsynthError):
+    """The sandbox itself failed (not the program under test)."""
+
+    exit_code = 5
