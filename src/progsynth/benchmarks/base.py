@@ -8,7 +8,11 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
+from progsynth.errors import DataError, ProgsynthError, UsageError
 from progsynth.types import Problem
+
+MAX_SHOTS = 10
+MAX_ASSERTS_SHOWN = 3
 
 
 class PromptStyle(enum.Enum):
@@ -26,6 +30,21 @@ class PromptConfig:
     asserts_shown: int = 3
     style: PromptStyle = PromptStyle.PAPER
 
+    def __post_init__(self) -> None:
+        """Checked once here so every benchmark can trust the numbers. ``shot_ids``, when given,
+        decides the shots by itself (its length is the count; ``shots`` is then ignored)."""
+        if not 0 <= self.shots <= MAX_SHOTS:
+            raise UsageError(f"shots must be between 0 and {MAX_SHOTS}, got {self.shots}")
+        if not 0 <= self.asserts_shown <= MAX_ASSERTS_SHOWN:
+            raise UsageError(
+                f"asserts shown must be between 0 and {MAX_ASSERTS_SHOWN}, got {self.asserts_shown}"
+            )
+        if self.shot_ids is not None:
+            if len(self.shot_ids) > MAX_SHOTS:
+                raise UsageError(f"at most {MAX_SHOTS} shot ids, got {len(self.shot_ids)}")
+            if len(set(self.shot_ids)) != len(self.shot_ids):
+                raise UsageError(f"shot ids must be distinct, got {', '.join(self.shot_ids)}")
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -33,8 +52,28 @@ class DataConfig:
     ``--data-dir`` or ``PROGSYNTH_DATA_DIR``), then the user cache, then a verified download."""
 
     data_dir: Path | None = None
-    cache_dir: Path | None = None
+    cache_dir: Path | None = None  # None: the default user cache (sources.default_cache_dir())
     allow_download: bool = True
+    #: False accepts local files whose sha256 differs from the published one (downloads are still checked)
+    verify_sha256: bool = True
+    #: base URL of a mirror laid out like ``shared/data``; replaces the canonical download URLs
+    mirror: str | None = None
+
+
+class UnknownTaskError(ProgsynthError, KeyError):
+    """A task id that names no task of a benchmark. A caller reading a file turns it into a
+    ``DataError`` with ``at(path, line)``; a caller handling an option turns it into a UsageError."""
+
+    def __init__(self, benchmark: str, raw: object, expected: str) -> None:
+        super().__init__(f"unknown {benchmark} task id {raw!r} (expected {expected})")
+        self.benchmark = benchmark
+        self.raw = raw
+
+    def at(self, path: object, line: int | None, field: str = "task_id") -> DataError:
+        return DataError(path, self.message, line=line, field=field)
+
+    def as_usage(self, option: str) -> UsageError:
+        return UsageError(f"{option}: {self.message}")
 
 
 class Benchmark(abc.ABC):
@@ -57,6 +96,21 @@ class Benchmark(abc.ABC):
     @abc.abstractmethod
     def extract(self, problem: Problem, raw: str) -> str:
         """The code to keep from a raw model output (cut at [DONE], strip fences, ...)."""
+
+    def normalize_task_id(self, raw: object) -> str:
+        """The canonical task id for an id read from a samples file or an option; raises
+        ``UnknownTaskError``. The default accepts a non-empty string or an int as it is; benchmarks
+        with several spellings in use (MBPP: 11, "11", "mbpp/11") override it. Whether the task is
+        in the split being run is the caller's check."""
+        if isinstance(raw, bool) or not isinstance(raw, str | int) or not str(raw).strip():
+            raise UnknownTaskError(self.name, raw, "a non-empty string")
+        return str(raw).strip()
+
+    def stop_sequences(self, config: PromptConfig) -> tuple[str, ...]:
+        """Stop sequences for prompts built with ``config``: ``stop`` for the paper style, none for
+        chat (a chat answer ends with the model's end-of-turn; completion stops such as HumanEval's
+        ``"\\ndef "`` would cut a whole-function answer short)."""
+        return self.stop if config.style is PromptStyle.PAPER else ()
 
     def program(self, problem: Problem, completion: str) -> str:
         """The program to execute for a completion (HumanEval prepends its prompt)."""

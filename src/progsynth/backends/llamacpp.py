@@ -1,0 +1,228 @@
+"""llama.cpp in-process on a local GGUF: the embedded default backend.
+
+The runtime is ``xllamacpp``: llama.cpp's own server, started inside this process on a private
+127.0.0.1 port guarded by a random API key. Its native ``/completion`` endpoint is used rather than
+the OpenAI-style one because only the native one reports, per sample, why generation ended (stop
+string, end of sequence, length cap) and how many tokens it produced. Speed comes from two
+properties of that server, both measured in ``perf/generation.py``:
+
+* ``n_cmpl``: the n samples of one task evaluate the prompt once and decode together;
+* automatic prefix reuse: consecutive tasks share the few-shot prefix, so only the new task text is
+  evaluated.
+
+Tasks are therefore sent one after another (never interleaved), which keeps the cached prefix hot.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from progsynth.backends.common import (
+    as_bool,
+    error_completions,
+    positive_int,
+    replicate,
+    require_module,
+    sample_count,
+    sample_seed,
+)
+from progsynth.backends.models import ResolvedModel, resolve_model
+from progsynth.errors import BackendError, UsageError
+from progsynth.types import Completion, FinishReason, GenerationRequest
+
+_STOP_TYPES = {"word": FinishReason.STOP, "eos": FinishReason.EOS, "limit": FinishReason.LENGTH}
+
+
+def default_threads() -> int:
+    """One thread per two usable cores, at least one.
+
+    llama.cpp threads meet at a barrier after every layer; when another process holds one of two
+    cores, a 2-thread decode stalls at each barrier (measured: 34 -> a few tok/s) while a single
+    thread keeps its speed. Leaving half the cores free also leaves room for the test executor.
+    """
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, usable // 2)
+
+
+@dataclass(frozen=True)
+class LlamaCppOptions:
+    """Validated options; ``ctx`` is the per-sequence context (prompt plus generation)."""
+
+    threads: int
+    batch_threads: int
+    ctx: int
+    parallel: int
+    chat: bool
+    gen_budget: int
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> LlamaCppOptions:
+        threads = positive_int("threads", raw.pop("threads", None) or default_threads())
+        return cls(
+            threads=threads,
+            batch_threads=positive_int("batch_threads", raw.pop("batch_threads", None) or threads),
+            ctx=positive_int("ctx", raw.pop("ctx", 8192), minimum=256),
+            parallel=positive_int("parallel", raw.pop("parallel", 8)),
+            chat=as_bool("chat", raw.pop("chat", False)),
+            gen_budget=positive_int("gen_budget", raw.pop("gen_budget", 1024)),
+        )
+
+
+class LlamaCppBackend:
+    """Generates with a GGUF model through an in-process llama.cpp server.
+
+    Options: ``model`` (None for the packaged default, an alias such as ``gemma3-270m``, or a .gguf
+    path), ``threads``, ``batch_threads`` (prompt evaluation), ``ctx`` (tokens per sequence),
+    ``parallel`` (samples decoded together), ``chat`` (wrap the prompt in the model's chat template).
+    """
+
+    def __init__(self, model: str | os.PathLike[str] | None = None, **options: Any) -> None:
+        raw = dict(options)
+        self.options = LlamaCppOptions.parse(raw)
+        if raw:
+            raise UsageError(f"unknown llamacpp backend option(s): {', '.join(sorted(raw))}")
+        self.model: ResolvedModel = resolve_model(model)
+        self.name = f"llamacpp:{self.model.name}"
+        self._runtime = require_module("xllamacpp", "llamacpp", "the llama.cpp backend")
+        httpx = require_module("httpx", "llamacpp", "the llama.cpp backend")
+        self._server = self._start_server()
+        self._client = httpx.Client(
+            base_url=str(self._server.listening_address),
+            headers={"Authorization": f"Bearer {self._key}"},
+            timeout=httpx.Timeout(None, connect=10.0),
+        )
+
+    def _start_server(self) -> Any:
+        xl, opts = self._runtime, self.options
+        params = xl.CommonParams()
+        params.model.path = str(self.model.path)
+        params.n_parallel = opts.parallel
+        params.kv_unified = True  # one KV pool: the samples of a task share the prompt's cells
+        params.n_ctx = opts.ctx + (opts.parallel - 1) * opts.gen_budget
+        params.cpuparams.n_threads = opts.threads
+        params.cpuparams_batch.n_threads = opts.batch_threads
+        params.port = 0  # any free port on 127.0.0.1
+        params.hostnames = ["127.0.0.1"]
+        self._key = secrets.token_hex(16)
+        params.api_keys = [self._key]
+        params.warmup = False
+        params.verbosity = -1
+        try:
+            return xl.Server(params)
+        except Exception as exc:  # the runtime raises RuntimeError with a generic message
+            raise BackendError(f"llama.cpp could not load {self.model.path}: {exc}") from None
+
+    # --- the Backend protocol -------------------------------------------------------------------
+
+    def generate(self, request: GenerationRequest) -> list[Completion]:
+        """``request.params.n`` samples: one prompt evaluation, decoded ``parallel`` at a time."""
+        prompt = self._render(request.prompt)
+        n_prompt = self.count_tokens(prompt, special=True)
+        budget = self.options.ctx - n_prompt
+        if budget <= 0:
+            msg = f"prompt of {n_prompt} tokens exceeds the context of {self.options.ctx} tokens (option ctx)"
+            return error_completions(request.params.n, msg)
+        wanted = sample_count(request)
+        out: list[Completion] = []
+        while len(out) < wanted:
+            chunk = min(self.options.parallel, wanted - len(out))
+            out.extend(self._complete(request, prompt, chunk, len(out), min(budget, request.params.max_tokens)))
+        return replicate(out, request.params.n)
+
+    def _complete(
+        self, request: GenerationRequest, prompt: str, n: int, offset: int, max_tokens: int
+    ) -> list[Completion]:
+        p = request.params
+        body = {
+            "prompt": prompt,
+            "n_predict": max_tokens,
+            "n_cmpl": n,
+            "temperature": p.temperature,
+            "top_k": p.top_k,
+            "top_p": p.top_p,
+            "min_p": 0.0,  # the server's defaults (top_k 40, top_p 0.95, min_p 0.05) are not the paper's
+            "stop": list(p.stop),
+            "seed": sample_seed(request, offset),  # the server gives sample i the seed + i
+            "cache_prompt": True,
+        }
+        reply = self._post("/completion", body)
+        if isinstance(reply, dict) and "error" in reply:
+            return error_completions(n, _error_text(reply))
+        results = reply if isinstance(reply, list) else [reply]
+        results = sorted(results, key=lambda r: int(r.get("index", 0)))
+        if len(results) != n:
+            raise BackendError(f"llama.cpp returned {len(results)} samples for n={n}")
+        return [_to_completion(r) for r in results]
+
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
+        try:
+            response = self._client.post(path, json=body)
+        except Exception as exc:
+            raise BackendError(f"llama.cpp server stopped answering ({type(exc).__name__}: {exc})") from None
+        data = response.json()
+        if response.status_code == 400 and isinstance(data, dict) and "context" in _error_text(data):
+            return data  # a prompt too long for the context: a failed generation, not a failed run
+        if response.status_code != 200:
+            raise BackendError(f"llama.cpp server error (HTTP {response.status_code}): {_error_text(data)}")
+        return data
+
+    def _render(self, prompt: str) -> str:
+        """The prompt as the model sees it: raw text, or a user turn in the model's chat template."""
+        if not self.options.chat:
+            return prompt
+        reply = self._post("/apply-template", {"messages": [{"role": "user", "content": prompt}]})
+        return str(reply["prompt"])
+
+    def count_tokens(self, text: str, special: bool = False) -> int:
+        """Tokens of ``text`` for this model (``special``: as a prompt, with any BOS token)."""
+        reply = self._post("/tokenize", {"content": text, "add_special": special})
+        return len(reply["tokens"])
+
+    def describe(self) -> dict[str, Any]:
+        """What the results file records about the model and runtime."""
+        return {
+            "name": self.name,
+            "backend": "llamacpp",
+            "runtime": "xllamacpp",
+            "runtime_version": str(getattr(self._runtime, "__version__", "unknown")),
+            "model_path": str(self.model.path),
+            "model_sha256": self.model.sha256,
+            "threads": self.options.threads,
+            "batch_threads": self.options.batch_threads,
+            "ctx": self.options.ctx,
+            "parallel": self.options.parallel,
+            "chat": self.options.chat,
+        }
+
+    def close(self) -> None:
+        """Stop the server thread and free the model (also happens at interpreter exit)."""
+        client, self._client = getattr(self, "_client", None), None
+        if client is not None:
+            client.close()
+        self._server = None
+
+    def __enter__(self) -> LlamaCppBackend:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _to_completion(result: dict[str, Any]) -> Completion:
+    reason = _STOP_TYPES.get(str(result.get("stop_type")), FinishReason.ERROR)
+    error = None if reason is not FinishReason.ERROR else f"generation ended with {result.get('stop_type')!r}"
+    return Completion(
+        text=str(result.get("content", "")),
+        finish_reason=reason,
+        tokens=int(result.get("tokens_predicted", 0)),
+        error=error,
+    )
+
+
+def _error_text(data: Any) -> str:
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        return str(data["error"].get("message", data["error"]))
+    return str(data)[:200]

@@ -1,0 +1,207 @@
+"""Per-worker control groups: the memory and process limits cover the program's whole process tree,
+CPU time is summed over that tree, and the tree can be frozen and killed at once, double-forked
+daemons included. cgroup v1 (memory, pids, freezer, cpuacct) and v2 (cgroup.kill, cpu.stat, and
+memory/pids where delegated) are supported; ``discover`` returns None where neither is writable.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+
+_V1_CONTROLLERS = ("memory", "pids", "freezer", "cpuacct")
+
+
+@dataclass(frozen=True)
+class CgroupRoots:
+    """Where this process's groups live: v1 controller -> directory, or one v2 directory."""
+
+    version: int
+    dirs: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return f"cgroup v{self.version}: " + ", ".join(sorted(self.dirs))
+
+
+def _mounts() -> list[tuple[str, str, str]]:
+    """(mount point, fs type, super options) for every cgroup mount."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields, rfields = left.split(), right.split()
+            if rfields and rfields[0] in ("cgroup", "cgroup2"):
+                out.append((fields[4], rfields[0], rfields[2] if len(rfields) > 2 else ""))
+    return out
+
+
+def mount_points() -> list[str]:
+    """Every cgroup filesystem mount (the worker keeps these writable in its read-only view)."""
+    return sorted({m[0] for m in _mounts()})
+
+
+def _own_paths() -> dict[str, str]:
+    """controller (or "" for v2) -> this process's group path."""
+    paths: dict[str, str] = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            for c in controllers.split(",") if controllers else [""]:
+                paths[c] = path
+    return paths
+
+
+def _writable_dir(path: str) -> bool:
+    return os.path.isdir(path) and os.access(path, os.W_OK)
+
+
+def discover(prefer_v2: bool = False) -> CgroupRoots | None:
+    """The directories under which a pool may create its groups (v1 preferred where complete)."""
+    own = _own_paths()
+    v1: dict[str, str] = {}
+    v2: str | None = None
+    for mount_point, fstype, opts in _mounts():
+        if fstype == "cgroup2" and "" in own:
+            v2 = mount_point + own[""]
+            continue
+        for c in _V1_CONTROLLERS:
+            if c in opts.split(",") and c in own:
+                v1[c] = mount_point + own[c]
+    if not prefer_v2 and set(v1) == set(_V1_CONTROLLERS) and all(_writable_dir(d) for d in v1.values()):
+        return CgroupRoots(1, v1)
+    if v2 and _writable_dir(v2) and os.path.exists(os.path.join(v2, "cgroup.procs")):
+        return CgroupRoots(2, {"": v2})
+    return None
+
+
+def _write(path: str, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+class WorkerCgroup:
+    """The groups of one worker; its child joins them and nothing else ever runs there."""
+
+    def __init__(self, roots: CgroupRoots, name: str) -> None:
+        self.version = roots.version
+        self.dirs = {c: os.path.join(d, name) for c, d in roots.dirs.items()}
+        for d in self.dirs.values():
+            os.makedirs(d, exist_ok=True)
+        self.limits_supported: set[str] = set()
+        self._cpu_base = 0.0
+        if self.version == 2:
+            self._enable_v2_controllers(roots.dirs[""], name)
+        else:
+            self.limits_supported = {"memory", "pids"}
+
+    def _enable_v2_controllers(self, root: str, name: str) -> None:
+        """Delegate memory/pids down to the leaf where the hierarchy allows it (a group holding
+        processes cannot delegate: then only kill/freeze/cpu.stat are used)."""
+        parts = name.split("/")
+        ancestors = [os.path.join(root, *parts[:i]) for i in range(len(parts))]
+        try:
+            for directory in ancestors:
+                available = _read(os.path.join(directory, "cgroup.controllers")).split()
+                wanted = [c for c in ("memory", "pids") if c in available]
+                if wanted:
+                    _write(os.path.join(directory, "cgroup.subtree_control"), " ".join("+" + c for c in wanted))
+        except OSError:
+            pass
+        leaf = _read(os.path.join(self.dirs[""], "cgroup.controllers")).split()
+        self.limits_supported = {c for c in ("memory", "pids") if c in leaf}
+
+    @property
+    def _main(self) -> str:
+        return self.dirs["pids"] if self.version == 1 else self.dirs[""]
+
+    def join_files(self) -> list[str]:
+        """The cgroup.procs files a child writes "0" to (while still root) to join."""
+        return [os.path.join(d, "cgroup.procs") for d in self.dirs.values()]
+
+    def set_limits(self, memory_bytes: int, pids_max: int) -> None:
+        if self.version == 1:
+            _write(os.path.join(self.dirs["memory"], "memory.limit_in_bytes"), str(memory_bytes))
+            _write(os.path.join(self.dirs["pids"], "pids.max"), str(pids_max))
+            return
+        if "memory" in self.limits_supported:
+            _write(os.path.join(self.dirs[""], "memory.max"), str(memory_bytes))
+            if os.path.exists(os.path.join(self.dirs[""], "memory.swap.max")):
+                _write(os.path.join(self.dirs[""], "memory.swap.max"), "0")
+        if "pids" in self.limits_supported:
+            _write(os.path.join(self.dirs[""], "pids.max"), str(pids_max))
+
+    def _cpu_total(self) -> float:
+        if self.version == 1:
+            return int(_read(os.path.join(self.dirs["cpuacct"], "cpuacct.usage"))) / 1e9
+        for line in _read(os.path.join(self.dirs[""], "cpu.stat")).splitlines():
+            if line.startswith("usage_usec"):
+                return int(line.split()[1]) / 1e6
+        return 0.0
+
+    def reset_cpu(self) -> None:
+        self._cpu_base = self._cpu_total()
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the whole tree since the last ``reset_cpu``."""
+        return self._cpu_total() - self._cpu_base
+
+    def procs(self) -> list[int]:
+        return [int(p) for p in _read(os.path.join(self._main, "cgroup.procs")).split()]
+
+    def oom_kills(self) -> int:
+        path, key = ((os.path.join(self.dirs["memory"], "memory.oom_control"), "oom_kill")
+                     if self.version == 1 else (os.path.join(self.dirs[""], "memory.events"), "oom_kill"))
+        try:
+            for line in _read(path).splitlines():
+                name, _, value = line.partition(" ")
+                if name == key:
+                    return int(value)
+        except OSError:
+            pass
+        return 0
+
+    def _freeze(self, frozen: bool) -> None:
+        if self.version == 1:
+            _write(os.path.join(self.dirs["freezer"], "freezer.state"), "FROZEN" if frozen else "THAWED")
+        else:
+            _write(os.path.join(self.dirs[""], "cgroup.freeze"), "1" if frozen else "0")
+
+    def kill_all(self, deadline_s: float = 5.0) -> bool:
+        """SIGKILL everything in the group (frozen first so nothing can fork meanwhile); True once
+        the group is empty. Zombies must be reaped by the caller for v1's pids count to drop."""
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            pids = self.procs()
+            if not pids:
+                return True
+            if self.version == 2 and os.path.exists(os.path.join(self.dirs[""], "cgroup.kill")):
+                _write(os.path.join(self.dirs[""], "cgroup.kill"), "1")
+            else:
+                self._kill_frozen(pids)
+            time.sleep(0.001)
+        return not self.procs()
+
+    def _kill_frozen(self, pids: list[int]) -> None:
+        self._freeze(True)
+        try:
+            for pid in self.procs() or pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        finally:
+            self._freeze(False)
+
+    def remove(self) -> None:
+        for d in self.dirs.values():
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass

@@ -1,0 +1,296 @@
+"""Sandbox policy: what the pool plans once (``HostPlan``, in the pool process), what each worker sets
+up once (``WorkerSandbox.setup``) and what each program's process enters before any of its code
+runs (``WorkerSandbox.enter``). Mechanisms the host lacks are reported, never faked.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import sys
+import sysconfig
+import tempfile
+from dataclasses import dataclass, field
+
+from progsynth.execution import cgroups, isolation, landlock, libc, seccomp
+from progsynth.execution.api import Limits
+from progsynth.execution.protections import Protection, ProtectionStatus
+
+SYSTEM_READABLE = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin", "/etc", "/proc", "/dev",
+                   "/sys/devices/system/cpu")
+CHILD_PATH = "/usr/local/bin:/usr/bin:/bin"
+SANDBOX_SETUP_FAILED = 121  # exit status of a child that could not enter its sandbox
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Which mechanisms to try. Each degrades, with a warning, where the host cannot provide it."""
+
+    uid_base: int = 1_500_000_000
+    isolate_uid: bool = True
+    network_namespace: bool = True
+    mount_namespace: bool = True
+    landlock: bool = True
+    seccomp: bool = True
+    cgroups: bool = True
+    cgroup_version: int | None = None
+    tmp_mb: int = 64
+    extra_readable: tuple[str, ...] = ()
+    hidden: tuple[str, ...] = ()
+
+
+def python_dirs() -> tuple[str, ...]:
+    """Where the interpreter and importable packages live (the program may import from them)."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sysconfig.get_paths().values()}
+    paths.update(p for p in sys.path if p and os.path.isdir(p))
+    real = sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)})
+    return tuple(p for p in real if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in real))
+
+
+@dataclass
+class HostPlan:
+    """Decided once in the pool process and inherited by every worker it forks."""
+
+    config: SandboxConfig
+    pool_name: str
+    scratch: str
+    python: tuple[str, ...]
+    is_root: bool = field(default_factory=lambda: os.geteuid() == 0)
+    landlock_abi: int = 0
+    seccomp_filter: seccomp.SeccompFilter | None = None
+    cgroup_roots: cgroups.CgroupRoots | None = None
+
+    @classmethod
+    def create(cls, config: SandboxConfig) -> HostPlan:
+        scratch = tempfile.mkdtemp(prefix="progsynth-sandbox-")
+        os.chmod(scratch, 0o711)
+        plan = cls(config, f"progsynth-{os.getpid()}", scratch, python_dirs())
+        plan.landlock_abi = landlock.abi_version() if config.landlock else 0
+        plan.seccomp_filter = seccomp.prepare() if config.seccomp else None
+        if config.cgroups and plan.is_root:
+            plan.cgroup_roots = cgroups.discover(prefer_v2=config.cgroup_version == 2)
+        return plan
+
+    @property
+    def read_dirs(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(SYSTEM_READABLE + self.python + self.config.extra_readable))
+
+
+def _status(p: Protection, active: bool, detail: str) -> ProtectionStatus:
+    return ProtectionStatus(p, active, detail)
+
+
+class WorkerSandbox:
+    """One worker's isolation context; ``enter`` runs in each program's freshly forked process."""
+
+    def __init__(self, plan: HostPlan, slot: int) -> None:
+        self.plan = plan
+        self.slot = slot
+        cfg = plan.config
+        self.uid: int | None = cfg.uid_base + slot if plan.is_root and cfg.isolate_uid else None
+        self.mount_ns = False
+        self.netns = False
+        self.tmpfs_mounted = False
+        self.write_root = os.path.join(plan.scratch, f"w{slot}")
+        self.job_dir = os.path.join(self.write_root, "job")
+        self.cgroup: cgroups.WorkerCgroup | None = None
+        self.ruleset_fd: int | None = None
+        self.notes: dict[Protection, str] = {}
+
+    # ----- once per worker -------------------------------------------------------------------
+    def setup(self) -> dict[str, ProtectionStatus]:
+        os.makedirs(self.job_dir, mode=0o711, exist_ok=True)
+        os.chmod(self.write_root, 0o711)
+        if self.plan.is_root:
+            self._namespaces()
+        if self.uid is not None and not self.mount_ns and isolation.unreachable(self.plan.python):
+            self.notes[Protection.UID] = "the Python installation is not readable by other users"
+            self.uid = None
+        self._cgroup()
+        self._landlock()
+        libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
+        self.kill_leftovers()
+        return self.report()
+
+    def _namespaces(self) -> None:
+        cfg = self.plan.config
+        try:
+            if cfg.mount_namespace:
+                isolation.enter_namespaces(network=cfg.network_namespace)
+                self.mount_ns = True
+                self.netns = cfg.network_namespace
+                self._filesystem_view()
+            elif cfg.network_namespace:
+                libc.unshare(libc.CLONE_NEWNET)
+                self.netns = True
+        except OSError as exc:
+            self.notes[Protection.FILESYSTEM] = f"namespaces refused: {exc}"
+
+    def _filesystem_view(self) -> None:
+        for blocked, needed in isolation.unreachable(self.plan.python).items():
+            isolation.expose_through(blocked, needed)
+        hidden = isolation.hide(self.plan.config.hidden)
+        self.notes[Protection.FILESYSTEM] = f"{len(hidden)} data path(s) hidden"
+        isolation.private_proc()
+        isolation.make_readonly(cgroups.mount_points())
+
+    def _cgroup(self) -> None:
+        roots = self.plan.cgroup_roots
+        if roots is None:
+            return
+        try:
+            self.cgroup = cgroups.WorkerCgroup(roots, f"{self.plan.pool_name}/w{self.slot}")
+        except OSError as exc:
+            self.notes[Protection.CGROUPS] = f"cannot create groups: {exc}"
+
+    def _landlock(self) -> None:
+        abi = self.plan.landlock_abi
+        if abi <= 0:
+            return
+        policy = landlock.LandlockPolicy(read_dirs=self.plan.read_dirs, write_dirs=(self.write_root,))
+        try:
+            self.ruleset_fd = landlock.build_ruleset(policy, abi)
+        except OSError as exc:
+            self.notes[Protection.LANDLOCK] = f"ruleset refused: {exc}"
+
+    def report(self) -> dict[str, ProtectionStatus]:
+        from progsynth.execution import sandbox_report
+
+        return sandbox_report.build(self)
+
+    # ----- once per program ------------------------------------------------------------------
+    def prepare_job(self, limits: Limits) -> None:
+        """A fresh, empty working directory and the program's tree-wide limits."""
+        uid = self.uid if self.uid is not None else os.getuid()
+        if self.mount_ns:
+            isolation.fresh_tmpfs(self.job_dir, self.plan.config.tmp_mb, uid, uid, self.tmpfs_mounted)
+            self.tmpfs_mounted = True
+        else:
+            os.makedirs(self.job_dir, mode=0o700, exist_ok=True)
+            if self.uid is not None:
+                os.chown(self.job_dir, uid, uid)
+        if self.cgroup is not None:
+            self.cgroup.set_limits(limits.memory_mb * 1024 * 1024 + 64 * 1024 * 1024, limits.max_processes + 1)
+            self.cgroup.reset_cpu()
+
+    def finish_job(self) -> None:
+        if not self.mount_ns:
+            _remove_tree(self.job_dir)
+
+    def enter(self, limits: Limits, fds: tuple[int, int, int], worker_pid: int) -> None:
+        """In the program's process, before its code runs: join groups, drop every privilege."""
+        os.setsid()
+        if self.cgroup is not None:
+            for path in self.cgroup.join_files():
+                with open(path, "w") as f:
+                    f.write("0")
+        ruleset = _arrange_fds(fds, self.ruleset_fd)
+        os.chdir(self.job_dir)
+        _clean_environment(self.job_dir)
+        _apply_rlimits(limits, nproc=self.uid is not None)
+        if self.uid is not None:
+            os.setgroups([])
+            os.setresgid(self.uid, self.uid, self.uid)
+            os.setresuid(self.uid, self.uid, self.uid)
+        libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != worker_pid:
+            os._exit(SANDBOX_SETUP_FAILED)
+        libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
+        if ruleset is not None:
+            landlock.restrict_self(ruleset)
+            os.close(ruleset)
+        if self.plan.seccomp_filter is not None:
+            seccomp.install(self.plan.seccomp_filter)
+        for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    # ----- after each program ----------------------------------------------------------------
+    def kill_leftovers(self) -> bool:
+        """Kill every process the program left behind; True when the tree is known to be gone."""
+        if self.cgroup is not None:
+            gone = self.cgroup.kill_all()
+            _reap_all()
+            return gone
+        if self.uid is not None:
+            return _kill_uid(self.uid)
+        return False
+
+
+def _arrange_fds(fds: tuple[int, int, int], ruleset_fd: int | None) -> int | None:
+    """stdin=/dev/null, stdout/stderr=capture pipes, 3=request socket, 4=ruleset; close the rest."""
+    high = [os.dup(fd) for fd in fds] + ([os.dup(ruleset_fd)] if ruleset_fd is not None else [])
+    devnull = os.open("/dev/null", os.O_RDWR)
+    os.dup2(devnull, 0)
+    for target, fd in zip((1, 2, 3, 4), high):
+        os.dup2(fd, target)
+    os.closerange(5, 1 << 20)
+    for fd in (high + [devnull]):
+        if fd > 4:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    return 4 if ruleset_fd is not None else None
+
+
+def _clean_environment(home: str) -> None:
+    os.environ.clear()
+    os.environ.update({"PATH": CHILD_PATH, "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8"})
+    tempfile.tempdir = home
+
+
+def _apply_rlimits(limits: Limits, nproc: bool) -> None:
+    mib = 1024 * 1024
+    cpu = max(1, int(-(-limits.timeout_s // 1)))
+    settings = [
+        (resource.RLIMIT_AS, limits.memory_mb * mib),
+        (resource.RLIMIT_CPU, cpu),
+        (resource.RLIMIT_FSIZE, limits.file_size_mb * mib),
+        (resource.RLIMIT_NOFILE, limits.max_open_files),
+        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_MSGQUEUE, 0),
+    ]
+    if nproc:
+        settings.append((resource.RLIMIT_NPROC, limits.max_processes))
+    for which, value in settings:
+        resource.setrlimit(which, (value, value))
+
+
+def _reap_all() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _kill_uid(uid: int) -> bool:
+    """kill(-1) from a helper running as ``uid``: every process of that uid dies, daemons too."""
+    helper = os.fork()
+    if helper == 0:
+        try:
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            for _ in range(2000):
+                os.kill(-1, signal.SIGKILL)
+                os.sched_yield()
+        except ProcessLookupError:
+            os._exit(0)
+        except BaseException:  # noqa: BLE001 - any failure means "not known clean"
+            os._exit(1)
+        os._exit(1)
+    while True:
+        pid, status = os.waitpid(-1, 0)
+        if pid == helper:
+            _reap_all()
+            return os.waitstatus_to_exitcode(status) == 0
+
+
+def _remove_tree(path: str) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,214 @@
+"""A pool worker: a small, long-lived, trusted process forked from the pool process. For each job it
+forks the program's process, lets it enter the sandbox, and supervises it: CPU and wall-clock limits,
+output caps, and the kill of its whole process tree. It never sees the tests.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import select
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from progsynth.execution import child, protocol
+from progsynth.execution.api import Limits
+from progsynth.execution.protections import to_wire
+from progsynth.execution.sandbox import SANDBOX_SETUP_FAILED, WorkerSandbox
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class ExitReason(enum.Enum):
+    DONE = "done"  # the judge had what it needed and the worker stopped the program
+    EXITED = "exited"  # the program's process ended by itself
+    CPU_TIMEOUT = "cpu_timeout"
+    WALL_TIMEOUT = "wall_timeout"
+    MEMORY = "memory"  # the tree-wide memory limit killed it
+    SIGNAL = "signal"  # killed by a signal nobody here sent (a crash, its own kill)
+    SANDBOX_FAILED = "sandbox_failed"  # could not enter the sandbox; no program code ran
+
+
+@dataclass
+class Capture:
+    """A pipe drained continuously (so the program never blocks on it), keeping the first bytes."""
+
+    fd: int
+    cap: int
+    data: bytearray
+    dropped: int = 0
+
+    def read(self) -> bool:
+        """Read what is there; False at end of stream or when nothing is waiting."""
+        try:
+            chunk = os.read(self.fd, 1 << 16)
+        except BlockingIOError:
+            return False
+        if not chunk:
+            return False
+        room = max(self.cap - len(self.data), 0)
+        self.data += chunk[:room]
+        self.dropped += len(chunk) - min(room, len(chunk))
+        return True
+
+    def text(self) -> str:
+        suffix = f"\n[... {self.dropped} more bytes dropped]" if self.dropped else ""
+        return self.data.decode("utf-8", "replace") + suffix
+
+
+def _proc_cpu(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+class Worker:
+    def __init__(self, sock: socket.socket, sandbox: WorkerSandbox) -> None:
+        self.sock = sock
+        self.sandbox = sandbox
+        self._oom_seen = 0
+
+    def serve(self) -> NoReturn:
+        protocol.send(self.sock, {"op": "hello", "pid": os.getpid(),
+                                  "protections": to_wire(self.sandbox.setup())})
+        while True:
+            try:
+                msg, fds = protocol.recv(self.sock)
+            except (protocol.PeerGone, OSError):
+                os._exit(0)
+            if msg.get("op") == "job" and len(fds) == 1:
+                final = self.run_job(msg, fds[0])
+                try:
+                    protocol.send(self.sock, final)
+                except OSError:
+                    os._exit(0)
+            else:
+                for fd in fds:
+                    os.close(fd)
+            if msg.get("op") == "exit":
+                os._exit(0)
+
+    def run_job(self, msg: dict[str, Any], rpc_fd: int) -> dict[str, Any]:
+        limits = Limits(**msg["limits"])
+        self.sandbox.prepare_job(limits)
+        cg = self.sandbox.cgroup
+        self._oom_seen = cg.oom_kills() if cg is not None else 0
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        start = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            self._child(msg, limits, (out_w, err_w, rpc_fd))
+        for fd in (rpc_fd, out_w, err_w):
+            os.close(fd)
+        outs = (Capture(out_r, limits.output_bytes, bytearray()), Capture(err_r, limits.output_bytes, bytearray()))
+        try:
+            reason = self._supervise(pid, msg["id"], limits, start, outs)
+        except SystemExit:  # the pool went away: leave nothing behind
+            self._finish(pid, msg["id"], ExitReason.DONE, limits, start, outs)
+            raise
+        return self._finish(pid, msg["id"], reason, limits, start, outs)
+
+    def _child(self, msg: dict[str, Any], limits: Limits, fds: tuple[int, int, int]) -> NoReturn:
+        try:
+            self.sandbox.enter(limits, fds, os.getppid())
+        except BaseException as exc:  # noqa: BLE001 - never run the program half-sandboxed
+            os.write(2, f"sandbox setup failed: {exc!r}\n".encode())
+            os._exit(SANDBOX_SETUP_FAILED)
+        child.run(msg["program"], msg.get("setup", ""), socket.socket(fileno=3))
+
+    def _cpu(self, pid: int) -> float:
+        cg = self.sandbox.cgroup
+        return cg.cpu_seconds() if cg is not None else _proc_cpu(pid)
+
+    def _supervise(self, pid: int, job_id: int, limits: Limits, start: float,
+                   outs: tuple[Capture, Capture]) -> ExitReason | None:
+        """Wait for the program to end, the judge to finish, or a limit; None = it ended itself."""
+        pidfd = os.pidfd_open(pid)
+        poller = select.poll()
+        for fd in (pidfd, self.sock.fileno(), *(c.fd for c in outs)):
+            poller.register(fd, select.POLLIN)
+        by_fd = {c.fd: c for c in outs}
+        next_cpu_check = start + min(limits.timeout_s * 0.5, 1.0)
+        try:
+            while True:
+                now = time.monotonic()
+                wait = min(start + limits.wall_limit, next_cpu_check) - now
+                for fd, _ in poller.poll(max(wait, 0) * 1000):
+                    if fd == pidfd:
+                        return None
+                    if fd in by_fd:
+                        if not by_fd[fd].read():
+                            poller.unregister(fd)
+                    elif self._judge_done(job_id):
+                        return ExitReason.DONE
+                now = time.monotonic()
+                if now >= start + limits.wall_limit:
+                    return ExitReason.WALL_TIMEOUT
+                if now >= next_cpu_check:
+                    if self._cpu(pid) >= limits.timeout_s:
+                        return ExitReason.CPU_TIMEOUT
+                    next_cpu_check = now + 0.05
+        finally:
+            os.close(pidfd)
+
+    def _judge_done(self, job_id: int) -> bool:
+        try:
+            msg = protocol.recv_obj(self.sock)
+        except (protocol.PeerGone, OSError):
+            raise SystemExit(0) from None
+        if msg.get("op") == "exit":
+            raise SystemExit(0)
+        return msg.get("op") == "done" and msg.get("id") == job_id
+
+    def _finish(self, pid: int, job_id: int, reason: ExitReason | None, limits: Limits, start: float,
+                outs: tuple[Capture, Capture]) -> dict[str, Any]:
+        cpu_tree = self._cpu(pid)
+        for kill in (lambda: os.kill(pid, signal.SIGKILL), lambda: os.killpg(pid, signal.SIGKILL)):
+            try:
+                kill()
+            except OSError:
+                pass
+        _, status, usage = os.wait4(pid, 0)
+        wall = time.monotonic() - start
+        clean = self.sandbox.kill_leftovers()
+        for c in outs:
+            os.set_blocking(c.fd, False)
+            while c.read():
+                pass
+            os.close(c.fd)
+        cpu = max(usage.ru_utime + usage.ru_stime, cpu_tree)
+        reason = reason or self._classify(status, cpu, limits)
+        self.sandbox.finish_job()
+        return {"op": "final", "id": job_id, "reason": reason.value, "cpu": cpu, "wall": wall,
+                "exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+                "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+                "stdout": outs[0].text(), "stderr": outs[1].text(), "clean": clean}
+
+    def _classify(self, status: int, cpu: float, limits: Limits) -> ExitReason:
+        cg = self.sandbox.cgroup
+        if os.WIFEXITED(status):
+            code = os.WEXITSTATUS(status)
+            return ExitReason.SANDBOX_FAILED if code == SANDBOX_SETUP_FAILED else ExitReason.EXITED
+        if os.WTERMSIG(status) in (signal.SIGKILL, signal.SIGXCPU) and cpu >= limits.timeout_s - 0.05:
+            return ExitReason.CPU_TIMEOUT
+        if cg is not None and cg.oom_kills() > self._oom_seen:
+            return ExitReason.MEMORY
+        return ExitReason.SIGNAL
+
+
+def main(sock: socket.socket, sandbox: WorkerSandbox) -> NoReturn:
+    """Entry point in the freshly forked worker process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    try:
+        Worker(sock, sandbox).serve()
+    except SystemExit:
+        os._exit(0)

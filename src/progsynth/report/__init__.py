@@ -1,0 +1,1 @@
+"""Human-facing views of a results document: a terminal summary and an HTML report."""
