@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -24,12 +26,12 @@ def results(out: Path) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("benchmark", "tasks", "challenge"), [("mbpp", 974, 11), ("mbpp-sanitized", 427, 0),
+@pytest.mark.parametrize(("bench_name", "tasks", "challenge"), [("mbpp", 974, 11), ("mbpp-sanitized", 427, 0),
                                                                ("humaneval", 164, 0)])
-def test_every_reference_solution_passes(tmp_path: Path, benchmark: str, tasks: int, challenge: int) -> None:
+def test_every_reference_solution_passes(tmp_path: Path, bench_name: str, tasks: int, challenge: int) -> None:
     out = tmp_path / "run"
-    proc = progsynth("run", "--backend", "reference", "--benchmark", benchmark, "--split", "all"
-                     if benchmark != "humaneval" else "test", "--out", str(out), "--quiet")
+    proc = progsynth("run", "--backend", "reference", "--benchmark", bench_name, "--split", "all"
+                     if bench_name != "humaneval" else "test", "--out", str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr
     doc = results(out)
     assert (doc["tasks"], doc["samples"]) == (tasks, tasks)
@@ -71,7 +73,10 @@ def test_evaluate_scores_a_foreign_samples_file(tmp_path: Path) -> None:
     assert doc["metrics"]["samples_pass"]["value"] == pytest.approx(1 / 3, abs=1e-6)
     assert doc["metrics"]["pass@1"]["value"] == pytest.approx(1 / 3, abs=1e-6)
     verdicts = [json.loads(x) for x in (out / "verdicts.jsonl").read_text().splitlines()]
-    assert len(verdicts) == 15 and all(v["suite"] == "tests" for v in verdicts)
+    assert sum(v["suite"] == "tests" for v in verdicts) == 15
+    with_challenge = {tid for tid in range(11, 16) if _mbpp(tid)["challenge_test_list"]}
+    assert sum(v["suite"] == "challenge" for v in verdicts) == 3 * len(with_challenge)
+    assert doc["challenge"]["tasks"] == len(with_challenge)
 
 
 def test_run_resumes_and_extends_without_duplicates(tmp_path: Path) -> None:
@@ -82,8 +87,10 @@ def test_run_resumes_and_extends_without_duplicates(tmp_path: Path) -> None:
     lines = (out / "samples.jsonl").read_text().splitlines()
     ids = [json.loads(x)["task_id"] for x in lines]
     assert ids == [f"Mbpp/{i}" for i in range(11, 17)]
-    verdict_lines = (out / "verdicts.jsonl").read_text().splitlines()
-    assert len(verdict_lines) == 6  # judged once each, reused on resume
+    verdicts = [json.loads(x) for x in (out / "verdicts.jsonl").read_text().splitlines()]
+    judged = [(v["task_id"], v["suite"]) for v in verdicts]
+    assert len(judged) == len(set(judged))  # judged once each, reused on resume
+    assert sum(suite == "tests" for _, suite in judged) == 6
     assert results(out)["passed"] == 6
 
 
@@ -108,7 +115,7 @@ def test_usage_errors_are_one_line(tmp_path: Path) -> None:
     proc = progsynth("run", "--backend", "reference", "--data-dir", str(tmp_path / "nope"), "--out", str(tmp_path))
     assert proc.returncode == 2 and "not a directory" in proc.stderr and "Traceback" not in proc.stderr
     proc = progsynth("run", "--backend", "reference", "--split", "bogus", "--out", str(tmp_path))
-    assert proc.returncode == 2 and "no split 'bogus'" in proc.stderr
+    assert proc.returncode == 2 and "split 'bogus'" in proc.stderr
     proc = progsynth("run", "--backend", "reference", "-n", "3", "-t", "0", "--out", str(tmp_path))
     assert proc.returncode == 2 and "temperature" in proc.stderr
 
@@ -119,3 +126,31 @@ def test_prompt_command_prints_the_paper_prompt(capsys: pytest.CaptureFixture[st
     assert text.startswith("You are an expert Python programmer, and here is your task: Write a function to find")
     assert text.count("[DONE]") == 3 and text.endswith("[BEGIN]\n")
     assert "remove first and last occurrence" in text
+
+
+def test_sigkilled_run_resumes_with_no_lost_or_duplicated_sample(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "progsynth", "run", "--backend", "mock", "-O", "delay_s=0.05", "-n", "4",
+            "-t", "0.5", "--limit", "40", "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    samples = out / "samples.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if samples.exists() and samples.read_text().count("\n") >= 40:
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = samples.read_text().count("\n")
+    assert 40 <= partial < 160, "the kill must land mid-run"
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(x) for x in samples.read_text().splitlines()]
+    keys = [(r["task_id"], r["sample_idx"]) for r in records]
+    assert len(keys) == len(set(keys)) == 160
+    assert {k[1] for k in keys} == {0, 1, 2, 3}
+    doc = results(out)
+    assert (doc["tasks"], doc["samples"], doc["incomplete_tasks"]) == (40, 160, [])
+    assert doc["passed"] == 80  # the mock replays the reference for even samples only
+    verdicts = {(v["task_id"], v["sample_idx"]) for v in map(json.loads, (out / "verdicts.jsonl").read_text().splitlines())}
+    assert verdicts == set(keys)

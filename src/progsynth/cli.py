@@ -48,6 +48,8 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--workers", type=click.IntRange(min=1), default=None, help="Executor workers (default: all cores)."),
         click.option("--challenge/--no-challenge", default=True, show_default=True,
                      help="Also run MBPP's challenge_test_list (reported separately)."),
+        click.option("--answer-tol", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+                     help="mathqa-python: relative tolerance of the answer check (default 0.01)."),
         click.option("--fresh", is_flag=True, help="Discard an existing run directory's files and start over."),
         click.option("--quiet", "-q", is_flag=True, help="No progress line."),
     ]
@@ -80,7 +82,7 @@ def cli() -> None:
 @click.option("--max-tokens", type=click.IntRange(min=1), default=512, show_default=True)
 @click.option("--seed", type=int, default=1234, show_default=True)
 @click.option("--shots", type=click.IntRange(0, 10), default=3, show_default=True)
-@click.option("--shot-ids", default=None, help="Comma-separated task ids of the few-shot examples (default 2,3,4).")
+@click.option("--shot-ids", default=None, help="Comma-separated task ids of the few-shot examples (MBPP default: 2,3,4).")
 @click.option("--asserts-shown", type=click.IntRange(0, 3), default=3, show_default=True)
 @click.option("--prompt-style", type=click.Choice([s.value for s in PromptStyle]), default="paper", show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="llama.cpp threads.")
@@ -88,6 +90,8 @@ def cli() -> None:
 @click.option("--base-url", default=None, help="OpenAI-compatible server URL (openai backend).")
 @click.option("--api-key-env", default=None, help="Environment variable holding the API key (openai backend).")
 @click.option("--endpoint", type=click.Choice(["completions", "chat"]), default=None, help="openai backend endpoint.")
+@click.option("--backend-option", "-O", "extra_options", multiple=True, metavar="KEY=VALUE",
+              help="Any other backend option (repeatable), e.g. -O delay_s=0.1 for the mock backend.")
 def run(**kw: Any) -> None:
     """Generate samples with a model, execute them and score them (resumable)."""
     n = kw["samples"]
@@ -97,7 +101,8 @@ def run(**kw: Any) -> None:
     prompt = _prompt_config(kw)
     backend_options = {k: kw[k] for k in ("model", "threads", "ctx", "base_url", "api_key_env", "endpoint")
                        if kw[k] is not None}
-    identity = {"benchmark": kw["benchmark"], "split": kw["split"] or get_benchmark(kw["benchmark"]).default_split,
+    backend_options.update(_key_values(kw["extra_options"]))
+    identity = {"benchmark": kw["benchmark"], "benchmark_options": _benchmark_options(kw), "split": kw["split"] or get_benchmark(kw["benchmark"]).default_split,
                 "backend": kw["backend"], "options": backend_options, "sampling": to_jsonable(sampling),
                 "prompt": to_jsonable(prompt)}
     cfg = _config(kw, _default_out(kw["backend"], identity), backend=kw["backend"],
@@ -106,6 +111,20 @@ def run(**kw: Any) -> None:
 
     out = run_pipeline(cfg, show_progress=not kw["quiet"])
     _print_summary(out.results, out.results_path)
+
+
+def _key_values(items: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--backend-option")
+        out[key.strip().replace("-", "_")] = value
+    return out
+
+
+def _benchmark_options(kw: dict[str, Any]) -> dict[str, Any]:
+    return {"rel_tol": kw["answer_tol"]} if kw.get("answer_tol") is not None else {}
 
 
 def _prompt_config(kw: dict[str, Any]) -> PromptConfig:
@@ -118,6 +137,7 @@ def _config(kw: dict[str, Any], default_out: Path, **extra: Any) -> RunConfig:
     return RunConfig(
         out_dir=kw["out_dir"] or default_out,
         benchmark=kw["benchmark"],
+        benchmark_options=_benchmark_options(kw),
         split=kw["split"],
         limit=kw["limit"],
         task_ids=tuple(kw["task_ids"]),
@@ -178,13 +198,37 @@ def prompt(**kw: Any) -> None:
     """Print the prompt a task gets (to check the format)."""
     bench = get_benchmark(kw["benchmark"])
     data = _data_config(kw["data_dir"])
-    split = kw["split"] or ("all" if "all" in bench.splits else bench.default_split)
+    split = kw["split"] or "all"
     wanted = bench.normalize_task_id(kw["task_id"])
     problem = next((p for p in bench.load(split, data) if p.task_id == wanted), None)
     if problem is None:
         raise DataError(kw["task_id"], f"no such task in {bench.name} split '{split}'")
     cfg = _prompt_config(kw)
     click.echo(bench.prompt(problem, cfg, data), nl=False)
+
+
+@cli.command("data-stats")
+@click.option("--benchmark", "-b", type=click.Choice(benchmark_names()), default="mathqa-python", show_default=True)
+@click.option("--split", "-s", default="all", show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def data_stats(benchmark: str, split: str, data_dir: Path | None, as_json: bool) -> None:
+    """How a benchmark's data was built (MathQA-Python: kept problems, DSL accuracy, drop reasons)."""
+    bench = get_benchmark(benchmark)
+    stats = getattr(bench, "dataset_stats", None)
+    if stats is None:
+        problems = bench.load(split, _data_config(data_dir))
+        rows: Any = [{"split": split, "problems": len(problems)}]
+    else:
+        rows = stats(split, _data_config(data_dir))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo("  ".join(f"{k}={v}" for k, v in row.items() if not isinstance(v, dict)))
+        for k, v in row.items():
+            if isinstance(v, dict):
+                click.echo(f"  {k}: " + ", ".join(f"{a} {b}" for a, b in v.items()))
 
 
 @cli.command()

@@ -19,6 +19,7 @@ class RunConfig:
 
     out_dir: Path
     benchmark: str = "mbpp"
+    benchmark_options: Mapping[str, Any] = field(default_factory=dict)
     split: str | None = None  # None: the benchmark's default split
     limit: int | None = None
     task_ids: tuple[str, ...] = ()

@@ -60,16 +60,17 @@ def _field(path: Path, line: int, record: Mapping[str, Any], name: str, kind: ty
     return value
 
 
-def _parse_line(
-    path: Path, line: int, record: Mapping[str, Any], normalize: Callable[[object], str], next_idx: int
-) -> Sample:
+def _task_id(path: Path, line: int, record: Mapping[str, Any], normalize: Callable[[object], str]) -> str:
     raw_id = record.get("task_id")
     if raw_id is None or isinstance(raw_id, bool | float | list | dict):
         raise DataError(path, "expected a task id (string or integer)", line=line, field="task_id")
     try:
-        task_id = normalize(raw_id)
+        return normalize(raw_id)
     except (KeyError, ValueError) as exc:
         raise DataError(path, f"unknown task id {raw_id!r} ({exc})", line=line, field="task_id") from None
+
+
+def _parse_line(path: Path, line: int, record: Mapping[str, Any], task_id: str, next_idx: int) -> Sample:
     completion = _field(path, line, record, "completion", str)
     idx = record.get("sample_idx", next_idx)
     if not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
@@ -102,9 +103,9 @@ def read_samples(path: Path, normalize: Callable[[object], str] = str) -> list[S
     next_idx: dict[str, int] = {}
     out: list[SampleLine] = []
     for line, record in iter_records(path):
-        tid_guess = str(record.get("task_id"))
-        sample = _parse_line(path, line, record, normalize, next_idx.get(tid_guess, 0))
-        next_idx[tid_guess] = max(next_idx.get(tid_guess, 0), sample.sample_idx + 1)
+        task_id = _task_id(path, line, record, normalize)
+        sample = _parse_line(path, line, record, task_id, next_idx.get(task_id, 0))
+        next_idx[task_id] = max(next_idx.get(task_id, 0), sample.sample_idx + 1)
         key = (sample.task_id, sample.sample_idx)
         if key in seen:
             continue

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from progsynth.backends.common import (
     as_bool,
@@ -36,15 +36,26 @@ from progsynth.types import Completion, FinishReason, GenerationRequest
 _STOP_TYPES = {"word": FinishReason.STOP, "eos": FinishReason.EOS, "limit": FinishReason.LENGTH}
 
 
-def default_threads() -> int:
-    """One thread per two usable cores, at least one.
+def usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
-    llama.cpp threads meet at a barrier after every layer; when another process holds one of two
-    cores, a 2-thread decode stalls at each barrier (measured: 34 -> a few tok/s) while a single
-    thread keeps its speed. Leaving half the cores free also leaves room for the test executor.
+
+def default_threads() -> int:
+    """The cores nobody else is using right now (1-minute load average), at least one.
+
+    llama.cpp threads meet at a barrier after every layer. When another process holds one of two
+    cores, a 2-thread decode stalls at every barrier (measured here: 20 -> 5-8 tok/s, notes: 34 -> a
+    few tok/s) while one thread keeps its speed; on an idle machine two threads are about 1.7x faster
+    than one. So an idle machine gets every core and a busy one gets what is free.
     """
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, usable // 2)
+    cores = usable_cores()
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        return max(1, cores // 2)
+    return max(1, min(cores, round(cores - busy)))
 
 
 @dataclass(frozen=True)
@@ -60,7 +71,8 @@ class LlamaCppOptions:
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> LlamaCppOptions:
-        threads = positive_int("threads", raw.pop("threads", None) or default_threads())
+        threads_opt = raw.pop("threads", None)
+        threads = default_threads() if threads_opt in (None, "auto", 0) else positive_int("threads", threads_opt)
         return cls(
             threads=threads,
             batch_threads=positive_int("batch_threads", raw.pop("batch_threads", None) or threads),
@@ -87,7 +99,7 @@ class LlamaCppBackend:
         self.model: ResolvedModel = resolve_model(model)
         self.name = f"llamacpp:{self.model.name}"
         self._runtime = require_module("xllamacpp", "llamacpp", "the llama.cpp backend")
-        httpx = require_module("httpx", "llamacpp", "the llama.cpp backend")
+        self._httpx = httpx = require_module("httpx", "llamacpp", "the llama.cpp backend")
         self._server = self._start_server()
         self._client = httpx.Client(
             base_url=str(self._server.listening_address),
@@ -112,7 +124,7 @@ class LlamaCppBackend:
         params.verbosity = -1
         try:
             return xl.Server(params)
-        except Exception as exc:  # the runtime raises RuntimeError with a generic message
+        except (RuntimeError, ValueError) as exc:  # the runtime's messages are generic
             raise BackendError(f"llama.cpp could not load {self.model.path}: {exc}") from None
 
     # --- the Backend protocol -------------------------------------------------------------------
@@ -160,7 +172,7 @@ class LlamaCppBackend:
     def _post(self, path: str, body: dict[str, Any]) -> Any:
         try:
             response = self._client.post(path, json=body)
-        except Exception as exc:
+        except self._httpx.HTTPError as exc:
             raise BackendError(f"llama.cpp server stopped answering ({type(exc).__name__}: {exc})") from None
         data = response.json()
         if response.status_code == 400 and isinstance(data, dict) and "context" in _error_text(data):
@@ -204,7 +216,7 @@ class LlamaCppBackend:
             client.close()
         self._server = None
 
-    def __enter__(self) -> LlamaCppBackend:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_: object) -> None:

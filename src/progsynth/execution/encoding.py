@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import collections
 import datetime
-import decimal
-import fractions
 import sys
 import types
 from collections.abc import Callable
@@ -117,11 +115,13 @@ class Encoder:
         return self._scalar_like(v, d)
 
     def _scalar_like(self, v: Any, d: int) -> Any:
-        if isinstance(v, decimal.Decimal):
+        # decimal/fractions/numpy values exist only if the module was imported: look, never import
+        decimal, fractions = sys.modules.get("decimal"), sys.modules.get("fractions")
+        if decimal is not None and isinstance(v, decimal.Decimal):
             return ["DEC", decimal.Decimal.__str__(v)]
-        if isinstance(v, fractions.Fraction):
-            return ["FR", self._enc(fractions.Fraction.numerator.fget(v), d),  # type: ignore[attr-defined]
-                    self._enc(fractions.Fraction.denominator.fget(v), d)]  # type: ignore[attr-defined]
+        if fractions is not None and isinstance(v, fractions.Fraction):
+            return ["FR", self._enc(fractions.Fraction.numerator.fget(v), d),
+                    self._enc(fractions.Fraction.denominator.fget(v), d)]
         if type(v) is range:
             return ["R", v.start, v.stop, v.step] if all(type(x) is int for x in (v.start, v.stop, v.step)) \
                 else self._opaque(v)
@@ -172,8 +172,9 @@ class Decoder:
         if tag == "T":
             return tuple(dec(x) for x in body)
         if tag in ("D", "OD", "CT"):
-            kind = {"D": dict, "OD": collections.OrderedDict, "CT": collections.Counter}[tag]
-            return kind((dec(k), dec(v)) for k, v in body)
+            mapping: dict[Any, Any] = {"D": dict, "OD": collections.OrderedDict, "CT": collections.Counter}[tag]()
+            dict.update(mapping, ((dec(k), dec(v)) for k, v in body))  # Counter() would count the pairs
+            return mapping
         if tag == "S":
             return {dec(x) for x in body}
         if tag == "FS":
@@ -200,8 +201,12 @@ class Decoder:
             maxlen = body[0] if type(body[0]) is int else None
             return collections.deque((dec(x) for x in body[1:]), maxlen)
         if tag == "DEC":
+            import decimal
+
             return decimal.Decimal(_str(body[0]))
         if tag == "FR":
+            import fractions
+
             return fractions.Fraction(_int(dec(body[0])), _int(dec(body[1])))
         if tag == "R":
             return range(_int(body[0]), _int(body[1]), _int(body[2]))

@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
-import platform
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -47,7 +45,7 @@ MOUNT_ATTR_RDONLY = 0x1
 MOUNT_ATTR_NOSUID = 0x2
 MOUNT_ATTR_NODEV = 0x4
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+_libc = ctypes.CDLL(None, use_errno=True)  # the running binary links libc: no find_library
 _libc.syscall.restype = ctypes.c_long
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
@@ -63,7 +61,17 @@ def _check(result: int) -> int:
 
 
 def machine() -> str:
-    return platform.machine()
+    return os.uname().machine
+
+
+_pylibc = ctypes.PyDLL(None, use_errno=True)
+
+
+def fork_raw() -> int:
+    """fork(2) without Python's after-fork hooks (about 150 copy-on-write faults, ~0.6 ms here).
+    Only for a single-threaded caller: the GIL stays held across the call (PyDLL), and with no
+    other thread nothing Python's hooks reset can be in a locked or stale state."""
+    return _check(_pylibc.fork())
 
 
 def unshare(flags: int) -> None:

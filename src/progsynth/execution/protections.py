@@ -15,7 +15,7 @@ class Protection(enum.Enum):
     FILESYSTEM = "filesystem"  # read-only host view, private size-capped tmpfs, data dirs hidden
     LANDLOCK = "landlock"  # path allowlist, TCP denial, signal/abstract-socket scoping
     SECCOMP = "seccomp"  # denylist of escape-prone syscalls
-    CGROUPS = "cgroups"  # tree-wide memory/process limits, CPU accounting, freeze-and-kill
+    CGROUPS = "cgroups"  # tree-wide memory/process limits, CPU accounting, leftover kill
     RLIMITS = "rlimits"  # per-process memory, CPU, file size, open files, processes
     CLEAN_ENV = "clean_env"  # no variables from the caller's environment
     TREE_KILL = "tree_kill"  # the whole process tree dies with the program, daemons included

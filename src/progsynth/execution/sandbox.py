@@ -9,8 +9,6 @@ import os
 import resource
 import signal
 import sys
-import sysconfig
-import tempfile
 from dataclasses import dataclass, field
 
 from progsynth.execution import cgroups, isolation, landlock, libc, seccomp
@@ -41,7 +39,10 @@ class SandboxConfig:
 
 
 def python_dirs() -> tuple[str, ...]:
-    """Where the interpreter and importable packages live (the program may import from them)."""
+    """Where the interpreter and importable packages live (the program may import from them).
+    Computed in the caller: sysconfig is too heavy to load into the pool process."""
+    import sysconfig
+
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sysconfig.get_paths().values()}
     paths.update(p for p in sys.path if p and os.path.isdir(p))
     real = sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)})
@@ -62,10 +63,10 @@ class HostPlan:
     cgroup_roots: cgroups.CgroupRoots | None = None
 
     @classmethod
-    def create(cls, config: SandboxConfig) -> HostPlan:
-        scratch = tempfile.mkdtemp(prefix="progsynth-sandbox-")
+    def create(cls, config: SandboxConfig, scratch: str, python: tuple[str, ...]) -> HostPlan:
+        """``scratch``: an empty directory made by the caller; ``python``: see ``python_dirs``."""
         os.chmod(scratch, 0o711)
-        plan = cls(config, f"progsynth-{os.getpid()}", scratch, python_dirs())
+        plan = cls(config, f"progsynth-{os.getpid()}", scratch, python)
         plan.landlock_abi = landlock.abi_version() if config.landlock else 0
         plan.seccomp_filter = seccomp.prepare() if config.seccomp else None
         if config.cgroups and plan.is_root:
@@ -96,6 +97,8 @@ class WorkerSandbox:
         self.job_dir = os.path.join(self.write_root, "job")
         self.cgroup: cgroups.WorkerCgroup | None = None
         self.ruleset_fd: int | None = None
+        self._seccomp: seccomp.Installer | None = None
+        self._cgroup_limits: tuple[int, int] | None = None
         self.notes: dict[Protection, str] = {}
 
     # ----- once per worker -------------------------------------------------------------------
@@ -111,7 +114,21 @@ class WorkerSandbox:
         self._landlock()
         libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
         self.kill_leftovers()
+        self._child_state()
         return self.report()
+
+    def _child_state(self) -> None:
+        """What every program's process inherits, set once here rather than after each fork: a
+        clean environment, default signal dispositions, the seccomp program laid out in memory."""
+        os.environ.clear()
+        os.environ.update({"PATH": CHILD_PATH, "HOME": self.job_dir, "TMPDIR": self.job_dir, "LANG": "C.UTF-8"})
+        if "tempfile" in sys.modules:
+            sys.modules["tempfile"].tempdir = self.job_dir
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        flt = self.plan.seccomp_filter
+        self._seccomp = seccomp.Installer(flt) if flt is not None else None
 
     def _namespaces(self) -> None:
         cfg = self.plan.config
@@ -133,7 +150,7 @@ class WorkerSandbox:
         hidden = isolation.hide(self.plan.config.hidden)
         self.notes[Protection.FILESYSTEM] = f"{len(hidden)} data path(s) hidden"
         isolation.private_proc()
-        isolation.make_readonly(cgroups.mount_points())
+        isolation.make_readonly([*cgroups.mount_points(), "/proc"])
 
     def _cgroup(self) -> None:
         roots = self.plan.cgroup_roots
@@ -141,6 +158,8 @@ class WorkerSandbox:
             return
         try:
             self.cgroup = cgroups.WorkerCgroup(roots, f"{self.plan.pool_name}/w{self.slot}")
+            self.cgroup.join_self()
+            _write_file("/proc/self/oom_score_adj", "-1000")
         except OSError as exc:
             self.notes[Protection.CGROUPS] = f"cannot create groups: {exc}"
 
@@ -161,33 +180,39 @@ class WorkerSandbox:
 
     # ----- once per program ------------------------------------------------------------------
     def prepare_job(self, limits: Limits) -> None:
-        """A fresh, empty working directory and the program's tree-wide limits."""
+        """An empty working directory and the program's tree-wide limits (writes only on change)."""
         uid = self.uid if self.uid is not None else os.getuid()
         if self.mount_ns:
-            isolation.fresh_tmpfs(self.job_dir, self.plan.config.tmp_mb, uid, uid, self.tmpfs_mounted)
-            self.tmpfs_mounted = True
+            if not self.tmpfs_mounted or os.listdir(self.job_dir):
+                isolation.fresh_tmpfs(self.job_dir, self.plan.config.tmp_mb, uid, uid, self.tmpfs_mounted)
+                self.tmpfs_mounted = True
+            os.chmod(self.job_dir, 0o700)
         else:
             os.makedirs(self.job_dir, mode=0o700, exist_ok=True)
             if self.uid is not None:
                 os.chown(self.job_dir, uid, uid)
         if self.cgroup is not None:
-            self.cgroup.set_limits(limits.memory_mb * 1024 * 1024 + 64 * 1024 * 1024, limits.max_processes + 1)
+            # the worker shares the group (its programs are born there): allow for it
+            wanted = ((limits.memory_mb + 64) * 1024 * 1024, limits.max_processes + 1)
+            if wanted != self._cgroup_limits:
+                self.cgroup.set_limits(*wanted)
+                self._cgroup_limits = wanted
             self.cgroup.reset_cpu()
 
     def finish_job(self) -> None:
-        if not self.mount_ns:
+        if not self.mount_ns and os.listdir(self.job_dir):
             _remove_tree(self.job_dir)
 
     def enter(self, limits: Limits, fds: tuple[int, int, int], worker_pid: int) -> None:
-        """In the program's process, before its code runs: join groups, drop every privilege."""
+        """In the program's process, before its code runs: drop every privilege. Kept to a few
+        syscalls: each page Python touches after fork is a copy-on-write fault."""
         os.setsid()
-        if self.cgroup is not None:
-            for path in self.cgroup.join_files():
-                with open(path, "w") as f:
-                    f.write("0")
+        if self.cgroup is not None:  # the worker is exempt from the OOM killer; its programs are not
+            fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+            os.write(fd, b"0")
+            os.close(fd)
         ruleset = _arrange_fds(fds, self.ruleset_fd)
         os.chdir(self.job_dir)
-        _clean_environment(self.job_dir)
         _apply_rlimits(limits, nproc=self.uid is not None)
         if self.uid is not None:
             os.setgroups([])
@@ -200,11 +225,8 @@ class WorkerSandbox:
         if ruleset is not None:
             landlock.restrict_self(ruleset)
             os.close(ruleset)
-        if self.plan.seccomp_filter is not None:
-            seccomp.install(self.plan.seccomp_filter)
-        for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if self._seccomp is not None:
+            self._seccomp.install()
 
     # ----- after each program ----------------------------------------------------------------
     def kill_leftovers(self) -> bool:
@@ -235,15 +257,9 @@ def _arrange_fds(fds: tuple[int, int, int], ruleset_fd: int | None) -> int | Non
     return 4 if ruleset_fd is not None else None
 
 
-def _clean_environment(home: str) -> None:
-    os.environ.clear()
-    os.environ.update({"PATH": CHILD_PATH, "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8"})
-    tempfile.tempdir = home
-
-
 def _apply_rlimits(limits: Limits, nproc: bool) -> None:
     mib = 1024 * 1024
-    cpu = max(1, int(-(-limits.timeout_s // 1)))
+    cpu = int(-(-limits.timeout_s // 1)) + 1  # a backstop: the worker stops it at exactly timeout_s
     settings = [
         (resource.RLIMIT_AS, limits.memory_mb * mib),
         (resource.RLIMIT_CPU, cpu),
@@ -255,7 +271,12 @@ def _apply_rlimits(limits: Limits, nproc: bool) -> None:
     if nproc:
         settings.append((resource.RLIMIT_NPROC, limits.max_processes))
     for which, value in settings:
-        resource.setrlimit(which, (value, value))
+        resource.setrlimit(which, (value, value + 1 if which == resource.RLIMIT_CPU else value))
+
+
+def _write_file(path: str, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
 
 
 def _reap_all() -> None:

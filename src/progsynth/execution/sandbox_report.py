@@ -68,7 +68,7 @@ def _cgroups(sb: WorkerSandbox) -> ProtectionStatus:
     if cg is not None:
         limits = ", ".join(sorted(cg.limits_supported)) or "none delegated"
         return ProtectionStatus(Protection.CGROUPS, True, f"cgroup v{cg.version}: tree limits ({limits}), "
-                                                          "tree CPU time, freeze-and-kill")
+                                                          "tree CPU time, leftover processes killed")
     why = "needs root and a writable cgroup hierarchy"
     if not sb.plan.config.cgroups:
         why = "disabled"
@@ -84,7 +84,7 @@ def _rlimits(sb: WorkerSandbox) -> ProtectionStatus:
 
 def _tree_kill(sb: WorkerSandbox) -> ProtectionStatus:
     if sb.cgroup is not None:
-        return ProtectionStatus(Protection.TREE_KILL, True, "freeze and kill the worker's cgroup")
+        return ProtectionStatus(Protection.TREE_KILL, True, "kill everything left in the worker's cgroup")
     if sb.uid is not None:
         return ProtectionStatus(Protection.TREE_KILL, True, "kill every process of the sandbox uid")
     return ProtectionStatus(Protection.TREE_KILL, False, "only the program's session is killed; "

@@ -6,7 +6,6 @@ Python binding is needed; syscall numbers come from libseccomp when present, els
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import struct
 from collections.abc import Sequence
@@ -59,10 +58,10 @@ class _SockFprog(ctypes.Structure):
 
 
 def _libseccomp_numbers(names: Sequence[str]) -> dict[str, int] | None:
-    path = ctypes.util.find_library("seccomp")
-    if not path:
+    try:
+        lib = ctypes.CDLL("libseccomp.so.2")
+    except OSError:
         return None
-    lib = ctypes.CDLL(path)
     lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
     numbers = {n: int(lib.seccomp_syscall_resolve_name(n.encode())) for n in names}
     return {n: nr for n, nr in numbers.items() if nr >= 0}
@@ -155,9 +154,15 @@ def prepare() -> SeccompFilter | None:
     return SeccompFilter(build_filter(numbers, arch, machine))
 
 
-def install(flt: SeccompFilter) -> None:
-    """Load the filter into the calling process (after PR_SET_NO_NEW_PRIVS); lasts for good."""
-    buf = ctypes.create_string_buffer(flt.program, len(flt.program))
-    prog = _SockFprog(flt.instructions, ctypes.cast(buf, ctypes.c_void_p))
-    libc.prctl_ptr(libc.PR_SET_SECCOMP, libc.SECCOMP_MODE_FILTER,
-                   ctypes.cast(ctypes.byref(prog), ctypes.c_void_p))
+class Installer:
+    """The filter laid out in memory once (in the worker), so each child installs it with a single
+    prctl and touches as little memory as possible right after fork."""
+
+    def __init__(self, flt: SeccompFilter) -> None:
+        self._buf = ctypes.create_string_buffer(flt.program, len(flt.program))
+        self._prog = _SockFprog(flt.instructions, ctypes.cast(self._buf, ctypes.c_void_p))
+        self._addr = ctypes.addressof(self._prog)
+
+    def install(self) -> None:
+        """Load the filter into the calling process (after PR_SET_NO_NEW_PRIVS); lasts for good."""
+        libc.prctl(libc.PR_SET_SECCOMP, libc.SECCOMP_MODE_FILTER, self._addr)

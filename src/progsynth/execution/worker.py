@@ -10,11 +10,12 @@ import os
 import select
 import signal
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from progsynth.execution import child, protocol
+from progsynth.execution import child, libc, protocol
 from progsynth.execution.api import Limits
 from progsynth.execution.protections import to_wire
 from progsynth.execution.sandbox import SANDBOX_SETUP_FAILED, WorkerSandbox
@@ -75,8 +76,10 @@ class Worker:
         self._oom_seen = 0
 
     def serve(self) -> NoReturn:
-        protocol.send(self.sock, {"op": "hello", "pid": os.getpid(),
-                                  "protections": to_wire(self.sandbox.setup())})
+        report = to_wire(self.sandbox.setup())
+        if self.sandbox.cgroup is not None:
+            self._oom_seen = self.sandbox.cgroup.oom_kills()
+        protocol.send(self.sock, {"op": "hello", "pid": os.getpid(), "protections": report})
         while True:
             try:
                 msg, fds = protocol.recv(self.sock)
@@ -97,12 +100,10 @@ class Worker:
     def run_job(self, msg: dict[str, Any], rpc_fd: int) -> dict[str, Any]:
         limits = Limits(**msg["limits"])
         self.sandbox.prepare_job(limits)
-        cg = self.sandbox.cgroup
-        self._oom_seen = cg.oom_kills() if cg is not None else 0
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         start = time.monotonic()
-        pid = os.fork()
+        pid = libc.fork_raw()  # this process has one thread; see fork_raw
         if pid == 0:
             self._child(msg, limits, (out_w, err_w, rpc_fd))
         for fd in (rpc_fd, out_w, err_w):
@@ -118,6 +119,8 @@ class Worker:
     def _child(self, msg: dict[str, Any], limits: Limits, fds: tuple[int, int, int]) -> NoReturn:
         try:
             self.sandbox.enter(limits, fds, os.getppid())
+            if "random" in sys.modules:  # what Python's own after-fork hook would have done
+                sys.modules["random"].seed()
         except BaseException as exc:  # noqa: BLE001 - never run the program half-sandboxed
             os.write(2, f"sandbox setup failed: {exc!r}\n".encode())
             os._exit(SANDBOX_SETUP_FAILED)
@@ -140,14 +143,18 @@ class Worker:
             while True:
                 now = time.monotonic()
                 wait = min(start + limits.wall_limit, next_cpu_check) - now
-                for fd, _ in poller.poll(max(wait, 0) * 1000):
-                    if fd == pidfd:
-                        return None
-                    if fd in by_fd:
-                        if not by_fd[fd].read():
-                            poller.unregister(fd)
-                    elif self._judge_done(job_id):
-                        return ExitReason.DONE
+                ready = {fd for fd, _ in poller.poll(max(wait, 0) * 1000)}
+                if pidfd in ready:
+                    return None
+                for fd in ready & by_fd.keys():
+                    if not by_fd[fd].read():
+                        poller.unregister(fd)
+                if self.sock.fileno() in ready:
+                    done = self._judge_done(job_id)
+                    if done is not None:
+                        # a judge that saw the program vanish waits for it to be reaped
+                        died = select.select([pidfd], [], [], 2.0 if done else 0)[0]
+                        return None if died else ExitReason.DONE
                 now = time.monotonic()
                 if now >= start + limits.wall_limit:
                     return ExitReason.WALL_TIMEOUT
@@ -158,14 +165,17 @@ class Worker:
         finally:
             os.close(pidfd)
 
-    def _judge_done(self, job_id: int) -> bool:
+    def _judge_done(self, job_id: int) -> bool | None:
+        """None unless the judge is done with this job; then whether it saw the program vanish."""
         try:
             msg = protocol.recv_obj(self.sock)
         except (protocol.PeerGone, OSError):
             raise SystemExit(0) from None
         if msg.get("op") == "exit":
             raise SystemExit(0)
-        return msg.get("op") == "done" and msg.get("id") == job_id
+        if msg.get("op") == "done" and msg.get("id") == job_id:
+            return bool(msg.get("gone"))
+        return None
 
     def _finish(self, pid: int, job_id: int, reason: ExitReason | None, limits: Limits, start: float,
                 outs: tuple[Capture, Capture]) -> dict[str, Any]:
@@ -196,18 +206,18 @@ class Worker:
         if os.WIFEXITED(status):
             code = os.WEXITSTATUS(status)
             return ExitReason.SANDBOX_FAILED if code == SANDBOX_SETUP_FAILED else ExitReason.EXITED
-        if os.WTERMSIG(status) in (signal.SIGKILL, signal.SIGXCPU) and cpu >= limits.timeout_s - 0.05:
+        if os.WTERMSIG(status) in (signal.SIGKILL, signal.SIGXCPU) and cpu >= limits.timeout_s * 0.9:
             return ExitReason.CPU_TIMEOUT
-        if cg is not None and cg.oom_kills() > self._oom_seen:
-            return ExitReason.MEMORY
+        if cg is not None:  # the counter only moves when something was killed: read it only then
+            seen, self._oom_seen = self._oom_seen, cg.oom_kills()
+            if self._oom_seen > seen:
+                return ExitReason.MEMORY
         return ExitReason.SIGNAL
 
 
 def main(sock: socket.socket, sandbox: WorkerSandbox) -> NoReturn:
     """Entry point in the freshly forked worker process."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the pool process ignores it; wait4 needs it
     try:
         Worker(sock, sandbox).serve()
     except SystemExit:
