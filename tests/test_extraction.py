@@ -21,24 +21,28 @@ SOLUTION = (
 
 def _passes(program: str) -> bool:
     """Runs the program and the tests in a real interpreter, as __main__ (demo blocks would run)."""
-    proc = subprocess.run([sys.executable, "-c", program + TESTS], check=False, input="", capture_output=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-c", program + TESTS], check=False, input="", capture_output=True, timeout=30
+    )
     return proc.returncode == 0
 
 
 CHAT_ANSWERS = {
-    "fenced with prose around": f"Sure! Here is the function:\n\n```python\n{SOLUTION}```\n\nIt removes both.",
+    "fenced with prose around": (f"Sure! Here is the function:\n\n```python\n{SOLUTION}```\n\nIt removes both."),
     "fence without language": f"```\n{SOLUTION}```",
     "fence tagged py with CRLF": f"```py\r\n{SOLUTION.replace(chr(10), chr(13) + chr(10))}```",
     "unclosed fence (hit the length cap)": f"Here you go:\n```python\n{SOLUTION}",
-    "solution then usage block": f"```python\n{SOLUTION}```\nUsage:\n```python\nprint(remove_Occ('x', 'y'))\n```",
-    "usage block first": f"Call it as:\n```python\nremove_Occ('hello', 'l')\n```\nDefinition:\n```python\n{SOLUTION}```",
+    "solution then usage block": (f"```python\n{SOLUTION}```\nUsage:\n```python\nprint(remove_Occ('x', 'y'))\n```"),
+    "usage block first": (
+        f"Call it as:\n```python\nremove_Occ('hello', 'l')\n```\nDefinition:\n```python\n{SOLUTION}```"
+    ),
     "import in another block": (
         "```python\nimport re\n```\n```python\ndef remove_Occ(s, ch):\n"
         "    s = re.sub(re.escape(ch), '', s, count=1)\n    i = s.rfind(ch)\n"
         "    return s if i < 0 else s[:i] + s[i + 1:]\n```"
     ),
-    "main guard reading input": f"```python\n{SOLUTION}\nif __name__ == '__main__':\n    print(input())\n```",
-    "no fence, prose before and after": f"Sure. Here is my solution:\n{SOLUTION}\nThis handles the edge cases.",
+    "main guard reading input": (f"```python\n{SOLUTION}\nif __name__ == '__main__':\n    print(input())\n```"),
+    "no fence, prose before and after": f"Sure. Here is my solution:\n{SOLUTION}\nThis handles edge cases.",
     "no fence, plain code": SOLUTION,
     "reasoning block first": f"<think>Use ```python\nwrong()``` maybe?</think>\n```python\n{SOLUTION}```",
     "chat end token": f"```python\n{SOLUTION}```<|im_end|>",

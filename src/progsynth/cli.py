@@ -45,7 +45,8 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
                      help="CPU seconds per program."),
         click.option("--memory-mb", type=click.IntRange(min=16), default=1024, show_default=True),
-        click.option("--workers", type=click.IntRange(min=1), default=None, help="Executor workers (default: all cores)."),
+        click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help="Executor workers (default: all cores)."),
         click.option("--challenge/--no-challenge", default=True, show_default=True,
                      help="Also run MBPP's challenge_test_list (reported separately)."),
         click.option("--answer-tol", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
@@ -73,7 +74,8 @@ def cli() -> None:
 @cli.command()
 @_common
 @click.option("--backend", type=click.Choice(backend_names()), default=DEFAULT_BACKEND, show_default=True)
-@click.option("--model", "-m", default=None, help="Model: GGUF path or alias (llamacpp), checkpoint (transformers), name (openai).")
+@click.option("--model", "-m", default=None,
+              help="Model: GGUF path or alias (llamacpp), checkpoint (transformers), name (openai).")
 @click.option("--samples", "-n", type=click.IntRange(min=1), default=1, show_default=True, help="Samples per task.")
 @click.option("--temperature", "-t", type=click.FloatRange(min=0), default=None,
               help="Sampling temperature (default: 0 = greedy for 1 sample, 0.5 for several, as in the paper).")
@@ -82,14 +84,14 @@ def cli() -> None:
 @click.option("--max-tokens", type=click.IntRange(min=1), default=512, show_default=True)
 @click.option("--seed", type=int, default=1234, show_default=True)
 @click.option("--shots", type=click.IntRange(0, 10), default=3, show_default=True)
-@click.option("--shot-ids", default=None, help="Comma-separated task ids of the few-shot examples (MBPP default: 2,3,4).")
+@click.option("--shot-ids", default=None,
+              help="Comma-separated task ids of the few-shot examples (MBPP default: 2,3,4).")
 @click.option("--asserts-shown", type=click.IntRange(0, 3), default=3, show_default=True)
 @click.option("--prompt-style", type=click.Choice([s.value for s in PromptStyle]), default="paper", show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="llama.cpp threads.")
 @click.option("--ctx", type=click.IntRange(min=256), default=None, help="llama.cpp context size.")
 @click.option("--base-url", default=None, help="OpenAI-compatible server URL (openai backend).")
 @click.option("--api-key-env", default=None, help="Environment variable holding the API key (openai backend).")
-@click.option("--endpoint", type=click.Choice(["completions", "chat"]), default=None, help="openai backend endpoint.")
 @click.option("--backend-option", "-O", "extra_options", multiple=True, metavar="KEY=VALUE",
               help="Any other backend option (repeatable), e.g. -O delay_s=0.1 for the mock backend.")
 def run(**kw: Any) -> None:
@@ -99,10 +101,12 @@ def run(**kw: Any) -> None:
     sampling = SamplingParams(n=n, temperature=temperature, top_p=kw["top_p"], top_k=kw["top_k"],
                               max_tokens=kw["max_tokens"], seed=kw["seed"])
     prompt = _prompt_config(kw)
-    backend_options = {k: kw[k] for k in ("model", "threads", "ctx", "base_url", "api_key_env", "endpoint")
-                       if kw[k] is not None}
+    backend_options = {k: kw[k] for k in ("model", "threads", "ctx", "base_url", "api_key_env") if kw[k] is not None}
+    if prompt.style is PromptStyle.CHAT and kw["backend"] in CHAT_BACKENDS:
+        backend_options["chat"] = True
     backend_options.update(_key_values(kw["extra_options"]))
-    identity = {"benchmark": kw["benchmark"], "benchmark_options": _benchmark_options(kw), "split": kw["split"] or get_benchmark(kw["benchmark"]).default_split,
+    split = kw["split"] or get_benchmark(kw["benchmark"]).default_split
+    identity = {"benchmark": kw["benchmark"], "benchmark_options": _benchmark_options(kw), "split": split,
                 "backend": kw["backend"], "options": backend_options, "sampling": to_jsonable(sampling),
                 "prompt": to_jsonable(prompt)}
     cfg = _config(kw, _default_out(kw["backend"], identity), backend=kw["backend"],
@@ -111,6 +115,9 @@ def run(**kw: Any) -> None:
 
     out = run_pipeline(cfg, show_progress=not kw["quiet"])
     _print_summary(out.results, out.results_path)
+
+
+CHAT_BACKENDS = ("llamacpp", "openai", "transformers")
 
 
 def _key_values(items: tuple[str, ...]) -> dict[str, str]:

@@ -78,7 +78,9 @@ def _choose_blocks(blocks: list[tuple[str, str]], entry_point: str | None) -> st
         for i, body in enumerate(bodies):
             if defining.search(body):
                 imports = [
-                    line for j, other in enumerate(bodies) if j != i
+                    line
+                    for j, other in enumerate(bodies)
+                    if j != i
                     for line in other.splitlines()
                     if line.startswith(("import ", "from ")) and line not in body
                 ]
@@ -124,9 +126,8 @@ def _code_runs(lines: list[str]) -> list[list[str]]:
     runs: list[list[str]] = []
     current: list[str] = []
     for line in lines:
-        if current and (not line.strip() or line[:1] in (" ", "\t") or line.startswith("#")):
-            current.append(line)
-        elif _looks_like_code(line) and not line[:1] in (" ", "\t"):
+        continues = bool(current) and (not line.strip() or line[:1] in (" ", "\t") or line.startswith("#"))
+        if continues or _looks_like_code(line):
             current.append(line)
         else:
             if current:

@@ -89,7 +89,7 @@ def summarize(
     min_n = int(n[n > 0].min()) if (n > 0).any() else 0
     out: dict[str, Estimate] = {}
     for k in ks if ks is not None else default_ks(min_n):
-        vals = np.array([pass_at_k(a, b, k) if a >= k else 0.0 for a, b in zip(n, c)])
+        vals = np.array([pass_at_k(a, b, k) if a >= k else 0.0 for a, b in zip(n, c, strict=True)])
         low, high = _bootstrap(vals, None, reps, seed)
         out[f"pass@{k}"] = Estimate(float(vals.mean()), low, high)
     solved = (c > 0).astype(np.float64)

@@ -107,7 +107,7 @@ def build_results(
     overall = metrics_block(judged)
     doc: dict[str, Any] = {
         "schema": SCHEMA,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "config": dict(config),
         "environment": environment(),
         **overall,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import shutil
 import time
-from contextlib import AbstractContextManager
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from progsynth.jsonl import write_json_atomic
 from progsynth.progress import Progress
 from progsynth.results import build_results
 from progsynth.samples import SampleStore, read_samples
-from progsynth.stages import Judge, Job, existing_samples, generate, jobs_for
+from progsynth.stages import Job, Judge, existing_samples, generate, jobs_for
 from progsynth.types import Problem, Sample
 from progsynth.verdict_store import VerdictStore
 from progsynth.verdicts import Verdict
@@ -152,7 +152,7 @@ def _generate_and_judge(cfg: RunConfig, bench: Benchmark, problems: Sequence[Pro
             judge.submit(jobs_for(bench, by_id[sample.task_id], sample, cfg.limits, cfg.challenge))
         progress.advance(tasks=sum(store.count(p.task_id) >= sampling.n for p in problems))
         work = ((p, bench.prompt(p, cfg.prompt, cfg.data)) for p in problems if store.count(p.task_id) < sampling.n)
-        for problem, samples in generate(model, bench, work, sampling, store):
+        for problem, samples in generate(model, bench, work, sampling, store, cfg.prompt.style):
             for sample in samples:
                 judge.submit(jobs_for(bench, problem, sample, cfg.limits, cfg.challenge))
             progress.advance(tasks=1, samples=len(samples), tokens=sum(s.tokens or 0 for s in samples))
@@ -170,7 +170,8 @@ def evaluate(samples_path: Path, cfg: RunConfig, *, executor_factory: ExecutorFa
     lines = read_samples(samples_path, bench.normalize_task_id)
     samples = [item.sample for item in lines if item.sample.task_id in by_id]
     if not samples:
-        raise UsageError(f"{samples_path}: no sample belongs to {bench.name} split '{cfg.split or bench.default_split}'")
+        split = cfg.split or bench.default_split
+        raise UsageError(f"{samples_path}: no sample belongs to {bench.name} split '{split}'")
     n = max(s.sample_idx for s in samples) + 1
     _prepare_out(cfg)
     if (cfg.out_dir / SAMPLES).resolve() != samples_path.resolve():

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from progsynth.backends.base import Backend
-from progsynth.benchmarks.base import Benchmark
+from progsynth.benchmarks.base import Benchmark, PromptStyle
 from progsynth.execution.api import ExecRequest, Executor, Limits
 from progsynth.prompts import prompt_hash
 from progsynth.samples import SampleStore
@@ -116,13 +116,14 @@ class Judge(threading.Thread):
             raise self.error
 
 
-def _to_sample(bench: Benchmark, problem: Problem, comp: Completion, idx: int, model: str, phash: str) -> Sample:
+def _to_sample(bench: Benchmark, style: PromptStyle, problem: Problem, comp: Completion, idx: int, model: str,
+               phash: str) -> Sample:
     if comp.finish_reason is FinishReason.REFERENCE:
         completion = comp.text
     elif comp.finish_reason is FinishReason.ERROR:
         completion = ""
     else:
-        completion = bench.extract(problem, comp.text)
+        completion = bench.extract(problem, comp.text, style)
     raw = comp.text if comp.error is None else f"{comp.text}\n[generation error] {comp.error}"
     return Sample(problem.task_id, completion, idx, model, phash, raw, comp.finish_reason, comp.tokens)
 
@@ -133,6 +134,7 @@ def generate(
     work: Iterable[tuple[Problem, str]],
     params: SamplingParams,
     store: SampleStore,
+    style: PromptStyle = PromptStyle.PAPER,
 ) -> Iterator[tuple[Problem, list[Sample]]]:
     """Generate the missing samples of each (problem, prompt) and store them as they arrive.
 
@@ -147,7 +149,7 @@ def generate(
     for request, completions in _generate_all(backend, requests):
         phash = prompt_hash(request.prompt)
         samples = [
-            _to_sample(bench, request.problem, comp, request.first_idx + i, backend.name, phash)
+            _to_sample(bench, style, request.problem, comp, request.first_idx + i, backend.name, phash)
             for i, comp in enumerate(completions[: request.params.n])
         ]
         store.extend(samples)

@@ -136,8 +136,15 @@ def _handler_for(server: ScriptedOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.close()
             elif fault == "context":
-                self._send(400, {"error": {"message": "This model's maximum context length is 64 tokens",
-                                           "code": "context_length_exceeded"}})
+                self._send(
+                    400,
+                    {
+                        "error": {
+                            "message": "This model's maximum context length is 64 tokens",
+                            "code": "context_length_exceeded",
+                        }
+                    },
+                )
             elif fault == "no_n" or (not server.supports_n and int(body.get("n", 1)) > 1):
                 self._send(400, {"error": {"message": "'n' must be 1 for this model"}})
             else:

@@ -35,4 +35,4 @@ def create_backend(name: str, **options: Any) -> Backend:
     return backend
 
 
-__all__ = ["Backend", "DEFAULT_BACKEND", "backend_names", "create_backend"]
+__all__ = ["DEFAULT_BACKEND", "Backend", "backend_names", "create_backend"]

@@ -94,7 +94,10 @@ class TransformersBackend:
                 f"`hf download {self.model_ref}` or pass the backend option download=true)"
             )
         ref = str(local) if local.is_dir() else self.model_ref
-        kwargs = {"local_files_only": not self.options.download, "trust_remote_code": self.options.trust_remote_code}
+        kwargs = {
+            "local_files_only": not self.options.download,
+            "trust_remote_code": self.options.trust_remote_code,
+        }
         dtype = self.options.dtype
         if dtype == "auto" and self.device == "cpu":
             dtype = "float32"  # half precision on CPU is slow or unsupported
@@ -140,7 +143,12 @@ class TransformersBackend:
         ids = torch.tensor([prompt_ids], device=self.device)
         sampling: dict[str, Any] = {"do_sample": False}
         if not p.greedy:
-            sampling = {"do_sample": True, "temperature": p.temperature, "top_p": p.top_p, "top_k": p.top_k or None}
+            sampling = {
+                "do_sample": True,
+                "temperature": p.temperature,
+                "top_p": p.top_p,
+                "top_k": p.top_k or None,
+            }
         with torch.inference_mode():
             generated = self.model.generate(
                 ids,
@@ -152,7 +160,7 @@ class TransformersBackend:
                 tokenizer=self.tokenizer,
                 **sampling,
             )
-        return [self._completion(row[len(prompt_ids):].tolist(), p.stop, max_new) for row in generated]
+        return [self._completion(row[len(prompt_ids) :].tolist(), p.stop, max_new) for row in generated]
 
     def _completion(self, tokens: list[int], stops: tuple[str, ...], max_new: int) -> Completion:
         eos = _eos_ids(self.model.generation_config, self.tokenizer)

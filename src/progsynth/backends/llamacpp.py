@@ -11,6 +11,13 @@ properties of that server, both measured in ``perf/generation.py``:
   evaluated.
 
 Tasks are therefore sent one after another (never interleaved), which keeps the cached prefix hot.
+
+Reproducibility: sample ``k`` of a task is drawn with seed ``task_seed(seed, task_id) + k`` (the
+server gives the i-th sample of a request the request's seed + i), so a rerun with the same
+options gives the same samples. Not reproducible across thread counts, CPUs or runtime versions:
+floating-point sums then differ and near-tied tokens flip, even under greedy decoding. The samples
+of one request are decoded as a batch, so splitting a task differently (``parallel``) may change
+them too. Greedy requests generate once and copy the answer n times.
 """
 
 from __future__ import annotations

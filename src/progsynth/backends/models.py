@@ -189,3 +189,13 @@ def _verified(target: Path, spec: ModelSpec) -> bool:
         return False
     _write_marker(target, spec)
     return True
+
+
+if __name__ == "__main__":  # `python -m progsynth.backends.models [alias|path]`: assemble at install time
+    import sys
+
+    try:
+        found = resolve_model(sys.argv[1] if len(sys.argv) > 1 else None)
+    except BackendError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    print(f"{found.name}: {found.path} (sha256 {found.sha256 or 'not checked'})")

@@ -94,8 +94,9 @@ class Benchmark(abc.ABC):
         """The full prompt for ``problem``; never contains ``problem`` itself as a shot."""
 
     @abc.abstractmethod
-    def extract(self, problem: Problem, raw: str) -> str:
-        """The code to keep from a raw model output (cut at [DONE], strip fences, ...)."""
+    def extract(self, problem: Problem, raw: str, style: PromptStyle = PromptStyle.PAPER) -> str:
+        """The code to keep from a raw model output: cut at [DONE] for the paper's format; for chat
+        answers, the code among fences and prose (``progsynth.extraction.extract_code``)."""
 
     def normalize_task_id(self, raw: object) -> str:
         """The canonical task id for an id read from a samples file or an option; raises

@@ -21,7 +21,7 @@ from progsynth.benchmarks.base import Benchmark, DataConfig, PromptConfig, Promp
 from progsynth.benchmarks.records import Row, parse_cached, read_rows
 from progsynth.benchmarks.sources import DataFile
 from progsynth.errors import UsageError
-from progsynth.extraction import strip_fences
+from progsynth.extraction import extract_code, strip_fences
 from progsynth.prompts import chat_completion_prompt
 from progsynth.types import Problem
 
@@ -122,10 +122,12 @@ class HumanEval(Benchmark):
             return chat_completion_prompt(problem.prompt_prefix)
         return problem.prompt_prefix
 
-    def extract(self, problem: Problem, raw: str) -> str:
+    def extract(self, problem: Problem, raw: str, style: PromptStyle = PromptStyle.PAPER) -> str:
         """A fenced answer (chat) is unwrapped whole; it may redefine the function, which is fine
         because it runs after the prompt's stub. A plain continuation is cut at the stop sequences."""
         text = raw.replace("\r\n", "\n")
+        if style is PromptStyle.CHAT:
+            return extract_code(text, problem.entry_point)
         if "```" in text:
             return strip_fences(text)
         return cut_at_stops(text, self.stop)

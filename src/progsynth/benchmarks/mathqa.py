@@ -23,7 +23,7 @@ from progsynth.benchmarks.mathqa_convert import ConversionRules, MathQAItem
 from progsynth.benchmarks.mathqa_data import Split, load_split, split_path, train_available
 from progsynth.benchmarks.mathqa_stats import split_stats
 from progsynth.errors import UsageError
-from progsynth.extraction import extract_paper
+from progsynth.extraction import extract_code, extract_paper
 from progsynth.prompts import Shot, chat_prompt, paper_prompt
 from progsynth.types import Problem
 
@@ -197,8 +197,8 @@ class MathQAPython(Benchmark):
 
     # --- completions -------------------------------------------------------------------------------
 
-    def extract(self, problem: Problem, raw: str) -> str:
-        return extract_paper(raw)
+    def extract(self, problem: Problem, raw: str, style: PromptStyle = PromptStyle.PAPER) -> str:
+        return extract_code(raw) if style is PromptStyle.CHAT else extract_paper(raw)
 
 
 def chat_text(text: str) -> str:

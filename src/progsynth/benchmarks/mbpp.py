@@ -28,7 +28,7 @@ from progsynth.benchmarks.base import Benchmark, DataConfig, PromptConfig, Promp
 from progsynth.benchmarks.records import Row, parse_cached, read_rows
 from progsynth.benchmarks.sources import DataFile
 from progsynth.errors import UsageError
-from progsynth.extraction import extract_paper
+from progsynth.extraction import extract_code, extract_paper
 from progsynth.prompts import Shot, chat_prompt, choose_shots, paper_prompt
 from progsynth.types import Problem
 
@@ -226,8 +226,11 @@ class _MBPPFamily(Benchmark):
             return chat_prompt(problem.text, problem.tests[:k], shots)
         return paper_prompt(problem.text, problem.tests[:k], shots)
 
-    def extract(self, problem: Problem, raw: str) -> str:
-        """Cut at ``[DONE]`` and unwrap Markdown fences: handles paper-style and chat answers alike."""
+    def extract(self, problem: Problem, raw: str, style: PromptStyle = PromptStyle.PAPER) -> str:
+        """Paper style: cut at ``[DONE]`` and unwrap stray fences. Chat: the fenced or prose-wrapped
+        code that defines the function the tests call."""
+        if style is PromptStyle.CHAT:
+            return extract_code(raw, tested_function(problem.tests))
         return extract_paper(raw)
 
 
@@ -248,3 +251,18 @@ class SanitizedMBPP(_MBPPFamily):
 
 
 __all__ = ["MBPP", "SanitizedMBPP", "parse_full", "parse_sanitized", "split_of", "task_id"]
+
+
+_CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+_NOT_TESTED = frozenset({"assert", "set", "sorted", "list", "tuple", "abs", "round", "len", "math", "isclose", "str",
+                         "int", "float", "dict", "frozenset", "all", "any", "sum", "max", "min", "not"})
+
+
+def tested_function(tests: tuple[str, ...]) -> str | None:
+    """The function MBPP's asserts call (``assert set(f(x)) == ...`` -> ``f``), for chat extraction."""
+    for test in tests:
+        for name in _CALL.findall(test):
+            if name not in _NOT_TESTED:
+                return name
+    return None
+

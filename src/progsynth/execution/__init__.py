@@ -23,8 +23,9 @@ def create_executor(limits: Limits | None = None, workers: int | None = None, *,
                     require: Iterable[Protection | str] = (), cache_size: int = 8192) -> PoolExecutor:
     """Start a sandboxed worker pool (use it as a context manager, or call ``close()``).
 
-    ``limits`` are the defaults for requests built without their own; ``workers`` defaults to the
-    usable CPU count. Protections the host cannot provide are reported through ``SandboxWarning``
+    ``limits`` replace the limits of requests that left theirs at ``Limits()``; ``workers`` defaults
+    to the usable CPU count plus one (CPU-time limits make oversubscription safe, and the extra
+    worker fills the gaps while others wait on their judge). Protections the host cannot provide are reported through ``SandboxWarning``
     and ``executor.protections``; list any that must be active in ``require``. ``preload`` names
     modules imported once in the pool process so programs do not pay for importing them.
     """

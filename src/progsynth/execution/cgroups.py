@@ -97,6 +97,7 @@ class WorkerCgroup:
         for d in self.dirs.values():
             os.makedirs(d, exist_ok=True)
         self.limits_supported: set[str] = set()
+        self.exempt = {os.getpid()}  # the worker and its template: never killed as leftovers
         self._cpu_base = 0.0
         if self.version == 2:
             self._enable_v2_controllers(roots.dirs[""], name)
@@ -159,9 +160,9 @@ class WorkerCgroup:
         return self._cpu_total() - self._cpu_base
 
     def procs(self) -> list[int]:
-        """Every process in the group but the worker itself."""
-        me = os.getpid()
-        return [pid for pid in map(int, _read(os.path.join(self._main, "cgroup.procs")).split()) if pid != me]
+        """Every process in the group but the worker's own (``exempt``)."""
+        return [pid for pid in map(int, _read(os.path.join(self._main, "cgroup.procs")).split())
+                if pid not in self.exempt]
 
     def oom_kills(self) -> int:
         path, key = ((os.path.join(self.dirs["memory"], "memory.oom_control"), "oom_kill")

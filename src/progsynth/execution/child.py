@@ -38,6 +38,20 @@ _UNARY: dict[str, Callable[[Any], Any]] = {
 _exit = os._exit
 
 
+def harden_runner() -> None:
+    """Give the runner's own modules (and the json code they call) private copies of the builtins,
+    so a program that patches ``builtins.isinstance`` or ``len`` breaks only its own code, never
+    the report of its outputs. Done once in the worker; every program's process inherits it."""
+    import json.decoder
+    import json.encoder
+
+    from progsynth.execution import encoding
+
+    for module in (sys.modules[__name__], protocol, encoding, json, json.decoder, json.encoder):
+        for name, value in builtins.__dict__.items():
+            module.__dict__.setdefault(name, value)
+
+
 class HandleTable:
     """Objects the judge refers to by number; they stay alive until the process ends."""
 
@@ -105,11 +119,14 @@ class ChildServer:
         if op == "global":
             if args[0] not in self.env:
                 raise NameError(f"name '{args[0]}' is not defined")
-            return [self.encoder.encode(self.env[args[0]])]
+            return [self._encode(self.env[args[0]])]
         if op == "direct":
             exec(compile(args[0], "<test>", "exec"), self.env)
             return [None]
-        return [self.encoder.encode(self._simple(op, [self.decoder.decode(a) for a in args]))]
+        return [self._encode(self._simple(op, [self.decoder.decode(a) for a in args]))]
+
+    def _encode(self, value: Any) -> Any:
+        return self.encoder.encode(value)
 
     def _simple(self, op: str, args: list[Any]) -> Any:
         if op == "unary":
@@ -136,7 +153,7 @@ class ChildServer:
         result = fn(*call_args, **kwargs)
         encoded = self.encoder.encode(result)
         changed = []
-        for i, (raw, value) in enumerate(zip(raw_args, call_args)):
+        for i, (raw, value) in enumerate(zip(raw_args, call_args, strict=True)):
             if isinstance(value, _MUTABLE):
                 after = self.encoder.encode(value)
                 if after != raw:

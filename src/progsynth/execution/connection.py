@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import socket
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from progsynth.execution import judge, protocol
 from progsynth.execution.api import ExecRequest
 from progsynth.execution.protections import ProtectionStatus, from_wire
 from progsynth.execution.remote import Channel
-from progsynth.execution.sandbox import SandboxConfig, python_dirs
+from progsynth.execution.sandbox import SandboxConfig, default_hidden, pool_sys_path, python_dirs
 from progsynth.execution.zygote import BOOT
 from progsynth.verdicts import Verdict
 
@@ -35,29 +34,20 @@ class WorkerLost(Exception):
     """The worker process died or stopped answering; the job can be retried elsewhere."""
 
 
-def _pool_sys_path() -> list[str]:
-    """Only the stdlib, installed packages and progsynth itself (never the caller's cwd)."""
-    import progsynth
-
-    here = os.path.dirname(os.path.dirname(os.path.abspath(progsynth.__file__)))
-    prefixes = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
-    keep = [p for p in sys.path if p and os.path.isabs(p) and p.startswith(prefixes) and os.path.exists(p)]
-    return list(dict.fromkeys([here, *keep]))
-
-
 class PoolProcess:
     """The small dedicated process workers are forked from."""
 
     def __init__(self, sandbox: SandboxConfig, preload: tuple[str, ...] | None) -> None:
         ours, theirs = socket.socketpair()
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
-        cmd = [sys.executable, "-E", "-s", "-B", "-c", BOOT, str(theirs.fileno()), json.dumps(_pool_sys_path())]
+        cmd = [sys.executable, "-E", "-s", "-B", "-c", BOOT, str(theirs.fileno()), json.dumps(pool_sys_path())]
         self.proc = subprocess.Popen(cmd, pass_fds=(theirs.fileno(),), env=env, cwd="/",
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         theirs.close()
         self.sock = ours
         self.lock = threading.Lock()
         self.scratch = tempfile.mkdtemp(prefix="progsynth-sandbox-")
+        sandbox = dataclasses.replace(sandbox, hidden=tuple(dict.fromkeys(sandbox.hidden + default_hidden())))
         config: dict[str, Any] = {"sandbox": dataclasses.asdict(sandbox), "scratch": self.scratch,
                                   "python": list(python_dirs())}
         if preload is not None:

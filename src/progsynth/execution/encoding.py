@@ -91,14 +91,16 @@ class Encoder:
         if isinstance(v, complex):
             return ["C", complex.real.__get__(v), complex.imag.__get__(v)]
         if isinstance(v, (bytes, bytearray)):
-            return ["BA" if isinstance(v, bytearray) else "B", bytes.hex(v) if isinstance(v, bytes) else bytearray.hex(v)]
+            if isinstance(v, bytearray):
+                return ["BA", bytearray.hex(v)]
+            return ["B", bytes.hex(v)]
         if isinstance(v, collections.Counter):
             return ["CT", *_pairs(enc, dict.items(v), d)]
         if isinstance(v, collections.OrderedDict):
             return ["OD", *_pairs(enc, dict.items(v), d)]
         if isinstance(v, collections.defaultdict):
             factory = v.default_factory
-            name = factory.__name__ if factory in _FACTORIES.values() else None
+            name = factory.__name__ if factory is not None and factory in _FACTORIES.values() else None
             return ["DD", name, *_pairs(enc, dict.items(v), d)]
         if isinstance(v, dict):
             return ["D", *_pairs(enc, dict.items(v), d)]
@@ -141,9 +143,11 @@ class Encoder:
             return ["TD", v.days, v.seconds, v.microseconds]
         if getattr(v, "tzinfo", None) is not None:
             return self._opaque(v)
-        kind = "DT" if isinstance(v, datetime.datetime) else "DA" if isinstance(v, datetime.date) else "TI"
-        base = {"DT": datetime.datetime, "DA": datetime.date, "TI": datetime.time}[kind]
-        return [kind, base.isoformat(v)]
+        if isinstance(v, datetime.datetime):
+            return ["DT", datetime.datetime.isoformat(v)]
+        if isinstance(v, datetime.date):
+            return ["DA", datetime.date.isoformat(v)]
+        return ["TI", datetime.time.isoformat(v)]
 
     def _opaque(self, v: Any) -> Any:
         if isinstance(v, types.ModuleType) and getattr(v, "__name__", None) in SAFE_MODULES \
@@ -219,9 +223,12 @@ class Decoder:
     def _temporal(self, tag: str, body: list[Any]) -> Any:
         if tag == "TD":
             return datetime.timedelta(_int(body[0]), _int(body[1]), _int(body[2]))
-        if tag in ("DT", "DA", "TI"):
-            kind = {"DT": datetime.datetime, "DA": datetime.date, "TI": datetime.time}[tag]
-            return kind.fromisoformat(_str(body[0]))
+        if tag == "DT":
+            return datetime.datetime.fromisoformat(_str(body[0]))
+        if tag == "DA":
+            return datetime.date.fromisoformat(_str(body[0]))
+        if tag == "TI":
+            return datetime.time.fromisoformat(_str(body[0]))
         raise ValueError(f"unknown value tag {tag!r}")
 
 

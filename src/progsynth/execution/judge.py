@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from progsynth.execution.remote import Channel, ChildGone, RemoteError, TestNamespace, Unsupported, \
-    rebuild_exception
+from progsynth.execution.remote import Channel, ChildGone, RemoteError, TestNamespace, Unsupported, rebuild_exception
 from progsynth.verdicts import Status, TestResult, Verdict
 
 #: exit reasons reported by the worker -> the status of a program that did not finish its tests
@@ -97,8 +96,8 @@ def evaluate(channel: Channel, tests: Sequence[str]) -> Evaluation:
     ev.ready = ready
     if not ready["ok"]:
         return ev
-    names = ready.get("names") if type(ready.get("names")) is dict else {}
-    shadowed = ready.get("shadowed") if type(ready.get("shadowed")) is list else []
+    names: dict[str, Any] = ready["names"] if type(ready.get("names")) is dict else {}
+    shadowed: list[Any] = ready["shadowed"] if type(ready.get("shadowed")) is list else []
     ns = TestNamespace(channel, names, [str(s) for s in shadowed])
     for index, source in enumerate(tests):
         try:

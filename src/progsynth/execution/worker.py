@@ -1,6 +1,7 @@
-"""A pool worker: a small, long-lived, trusted process forked from the pool process. For each job it
-forks the program's process, lets it enter the sandbox, and supervises it: CPU and wall-clock limits,
-output caps, and the kill of its whole process tree. It never sees the tests.
+"""A pool worker: a small, long-lived, trusted process forked from the pool process. For each job its
+template (see ``template``) forks the program's process, which enters the sandbox; the worker
+supervises it from outside: CPU and wall-clock limits, output caps, and the kill of its whole
+process tree. It never sees the tests.
 """
 
 from __future__ import annotations
@@ -10,15 +11,15 @@ import os
 import select
 import signal
 import socket
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from progsynth.execution import child, libc, protocol
+from progsynth.execution import child, protocol
 from progsynth.execution.api import Limits
 from progsynth.execution.protections import to_wire
 from progsynth.execution.sandbox import SANDBOX_SETUP_FAILED, WorkerSandbox
+from progsynth.execution.template import Template
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -77,6 +78,8 @@ class Worker:
 
     def serve(self) -> NoReturn:
         report = to_wire(self.sandbox.setup())
+        self.template = Template(self.sandbox)
+        self.sandbox.exempt(self.template.pid)
         if self.sandbox.cgroup is not None:
             self._oom_seen = self.sandbox.cgroup.oom_kills()
         protocol.send(self.sock, {"op": "hello", "pid": os.getpid(), "protections": report})
@@ -103,11 +106,13 @@ class Worker:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         start = time.monotonic()
-        pid = libc.fork_raw()  # this process has one thread; see fork_raw
-        if pid == 0:
-            self._child(msg, limits, (out_w, err_w, rpc_fd))
-        for fd in (rpc_fd, out_w, err_w):
-            os.close(fd)
+        try:
+            pid = self.template.fork(msg, (out_w, err_w, rpc_fd))
+        except (OSError, protocol.PeerGone, protocol.ProtocolError):
+            raise SystemExit(1) from None  # no template, no worker: the pool starts a new one
+        finally:
+            for fd in (rpc_fd, out_w, err_w):
+                os.close(fd)
         outs = (Capture(out_r, limits.output_bytes, bytearray()), Capture(err_r, limits.output_bytes, bytearray()))
         try:
             reason = self._supervise(pid, msg["id"], limits, start, outs)
@@ -116,16 +121,6 @@ class Worker:
             raise
         return self._finish(pid, msg["id"], reason, limits, start, outs)
 
-    def _child(self, msg: dict[str, Any], limits: Limits, fds: tuple[int, int, int]) -> NoReturn:
-        try:
-            self.sandbox.enter(limits, fds, os.getppid())
-            if "random" in sys.modules:  # what Python's own after-fork hook would have done
-                sys.modules["random"].seed()
-        except BaseException as exc:  # noqa: BLE001 - never run the program half-sandboxed
-            os.write(2, f"sandbox setup failed: {exc!r}\n".encode())
-            os._exit(SANDBOX_SETUP_FAILED)
-        child.run(msg["program"], msg.get("setup", ""), socket.socket(fileno=3))
-
     def _cpu(self, pid: int) -> float:
         cg = self.sandbox.cgroup
         return cg.cpu_seconds() if cg is not None else _proc_cpu(pid)
@@ -133,7 +128,10 @@ class Worker:
     def _supervise(self, pid: int, job_id: int, limits: Limits, start: float,
                    outs: tuple[Capture, Capture]) -> ExitReason | None:
         """Wait for the program to end, the judge to finish, or a limit; None = it ended itself."""
-        pidfd = os.pidfd_open(pid)
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:  # already gone (and reaped by the template)
+            return None
         poller = select.poll()
         for fd in (pidfd, self.sock.fileno(), *(c.fd for c in outs)):
             poller.register(fd, select.POLLIN)
@@ -185,7 +183,10 @@ class Worker:
                 kill()
             except OSError:
                 pass
-        _, status, usage = os.wait4(pid, 0)
+        try:
+            status, cpu_own = self.template.reaped()
+        except (OSError, protocol.PeerGone, protocol.ProtocolError):
+            raise SystemExit(1) from None
         wall = time.monotonic() - start
         clean = self.sandbox.kill_leftovers()
         for c in outs:
@@ -193,8 +194,10 @@ class Worker:
             while c.read():
                 pass
             os.close(c.fd)
-        cpu = max(usage.ru_utime + usage.ru_stime, cpu_tree)
+        cpu = max(cpu_own, cpu_tree)
         reason = reason or self._classify(status, cpu, limits)
+        if self.sandbox.cgroup is not None:  # OOM kills of this job's other processes count too
+            self._oom_seen = self.sandbox.cgroup.oom_kills()
         self.sandbox.finish_job()
         return {"op": "final", "id": job_id, "reason": reason.value, "cpu": cpu, "wall": wall,
                 "exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
@@ -208,16 +211,15 @@ class Worker:
             return ExitReason.SANDBOX_FAILED if code == SANDBOX_SETUP_FAILED else ExitReason.EXITED
         if os.WTERMSIG(status) in (signal.SIGKILL, signal.SIGXCPU) and cpu >= limits.timeout_s * 0.9:
             return ExitReason.CPU_TIMEOUT
-        if cg is not None:  # the counter only moves when something was killed: read it only then
-            seen, self._oom_seen = self._oom_seen, cg.oom_kills()
-            if self._oom_seen > seen:
-                return ExitReason.MEMORY
+        if cg is not None and cg.oom_kills() > self._oom_seen:
+            return ExitReason.MEMORY
         return ExitReason.SIGNAL
 
 
 def main(sock: socket.socket, sandbox: WorkerSandbox) -> NoReturn:
     """Entry point in the freshly forked worker process."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the pool process ignores it; wait4 needs it
+    child.harden_runner()
     try:
         Worker(sock, sandbox).serve()
     except SystemExit:

@@ -1,0 +1,87 @@
+"""Hosts without some protection: the pool still runs, says so (SandboxWarning, ``protections``),
+refuses to start when a required protection is missing, and the fallbacks still kill process trees.
+Only mechanisms that are safe to drop on a shared test machine are switched off here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from progsynth.errors import ExecutionError
+from progsynth.execution import ExecRequest, Limits, SandboxConfig, SandboxWarning, create_executor
+from progsynth.verdicts import Status, Verdict
+
+LIMITS = Limits(timeout_s=1.0, wall_timeout_s=6.0, memory_mb=512)
+DAEMON = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    print('PID', os.getpid(), flush=True)\n"
+          "    time.sleep(120)\n    os._exit(0)\ntime.sleep(0.2)\n")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def _exercise(sandbox: SandboxConfig) -> tuple[dict[str, bool], dict[str, Verdict]]:
+    with pytest.warns(SandboxWarning) as caught, create_executor(limits=LIMITS, workers=1, sandbox=sandbox) as ex:
+        active = {name: s.active for name, s in ex.protections.items()}
+        reqs = [ExecRequest("ok", "def f(x):\n    return x + 1\n", ("assert f(1) == 2",)),
+                ExecRequest("bad", "def f(x):\n    return x\n", ("assert f(1) == 2",)),
+                ExecRequest("loop", "while True:\n    pass\n", ()),
+                ExecRequest("daemon", DAEMON, ("assert True",))]
+        verdicts = dict(ex.run(reqs))
+    assert {str(w.message).split("'")[1] for w in caught} == {n for n, on in active.items() if not on}
+    return active, verdicts
+
+
+def _check_common(verdicts: dict[str, Verdict]) -> None:
+    ok, bad, loop, daemon = (verdicts[k] for k in ("ok", "bad", "loop", "daemon"))
+    assert ok.status is Status.PASSED and bad.status is Status.FAILED
+    assert loop.status is Status.TIMEOUT and loop.cpu_s < 3
+    pids = [int(line.split()[1]) for line in daemon.stdout.splitlines() if line.startswith("PID")]
+    assert pids and not any(_alive(p) for p in pids)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching these off only matters where root could use them")
+def test_without_namespaces_landlock_and_seccomp() -> None:
+    active, verdicts = _exercise(SandboxConfig(landlock=False, seccomp=False, mount_namespace=False,
+                                               network_namespace=False))
+    assert not any(active[n] for n in ("landlock", "seccomp", "filesystem", "network"))
+    _check_common(verdicts)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the uid fallback needs root to switch uid")
+def test_without_cgroups_the_sandbox_uid_is_swept() -> None:
+    active, verdicts = _exercise(SandboxConfig(cgroups=False))
+    assert not active["cgroups"] and active["tree_kill"] and active["uid"]
+    _check_common(verdicts)
+
+
+def test_without_uid_isolation_landlock_still_confines() -> None:
+    active, verdicts = _exercise(SandboxConfig(isolate_uid=False))
+    assert not active["uid"]
+    _check_common(verdicts)
+
+
+def test_required_protection_missing_refuses_to_start() -> None:
+    with pytest.warns(SandboxWarning), pytest.raises(ExecutionError, match="landlock"):
+        create_executor(workers=1, sandbox=SandboxConfig(landlock=False), require=["landlock"])
+
+
+def test_cgroup_v2_code_path() -> None:
+    """cgroup v2 where the host has it (a hybrid or unified hierarchy): kill and CPU accounting."""
+    from progsynth.execution import cgroups
+
+    roots = cgroups.discover(prefer_v2=True)
+    if roots is None or roots.version != 2:
+        pytest.skip("no writable cgroup v2 hierarchy on this host")
+    with create_executor(limits=LIMITS, workers=1, sandbox=SandboxConfig(cgroup_version=2)) as ex:
+        assert "cgroup v2" in ex.protections["cgroups"].detail
+        verdicts = dict(ex.run([ExecRequest("ok", "def f(x):\n    return x + 1\n", ("assert f(1) == 2",)),
+                                ExecRequest("bad", "def f(x):\n    return x\n", ("assert f(1) == 2",)),
+                                ExecRequest("loop", "while True:\n    pass\n", ()),
+                                ExecRequest("daemon", DAEMON, ("assert True",))]))
+    _check_common(verdicts)
