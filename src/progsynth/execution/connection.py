@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from typing import Any
 
 from progsynth.errors import ExecutionError
@@ -84,6 +86,30 @@ class PoolProcess:
             self.proc.kill()
             self.proc.wait()
         shutil.rmtree(self.scratch, ignore_errors=True)  # normally the pool process did this
+        _remove_groups(self.ready.get("groups", []) if isinstance(getattr(self, "ready", None), dict) else [])
+
+
+def _remove_groups(groups: list[str]) -> None:
+    """Normally the pool process removes its cgroups; if it was killed, its workers' empty groups
+    are removed here once those workers have exited (best effort: a few short tries)."""
+    for _ in range(20):
+        left = [g for g in groups if os.path.isdir(g)]
+        for group in left:
+            for sub in os.listdir(group) if os.path.isdir(group) else []:
+                path = os.path.join(group, sub)
+                if os.path.isdir(path):
+                    _rmdir(path)
+            _rmdir(group)
+        if not any(os.path.isdir(g) for g in groups):
+            return
+        time.sleep(0.05)
+
+
+def _rmdir(path: str) -> None:
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 class WorkerConn:
@@ -115,23 +141,28 @@ class WorkerConn:
             if msg.get("op") == "final" and msg.get("id") == job_id:
                 return dict(msg)
 
-    def execute(self, request: ExecRequest, job_id: int) -> Verdict:
-        """Run one request on this worker; raises WorkerLost if the worker fails meanwhile."""
+    def execute(self, request: ExecRequest, job_id: int, code: tuple[str | None, str | None] = (None, None),
+                run_all: bool = False) -> Verdict:
+        """Run one request on this worker; raises WorkerLost if the worker fails meanwhile.
+        ``code``: the program and setup marshalled by ``pool.compile_program`` (None: send source)."""
+        from progsynth.execution.pool import limits_fields
+
         limits = request.limits
         ours, theirs = socket.socketpair()
         try:
             self._send({"op": "job", "id": job_id, "program": request.program, "setup": request.setup,
-                        "limits": dataclasses.asdict(limits)}, (theirs.fileno(),))
+                        "code": code[0], "setup_code": code[1], "limits": limits_fields(limits)},
+                       (theirs.fileno(),))
         finally:
             theirs.close()
         channel = Channel(ours, limits.wall_limit + 10.0)
         try:
-            evaluation = judge.evaluate(channel, request.tests)
+            evaluation = judge.evaluate(channel, request.tests, run_all)
         finally:
             ours.close()
         self._send({"op": "done", "id": job_id, "gone": channel.dead})
         final = self.final(job_id, limits.wall_limit + 60.0)
-        return judge.assemble(request.tests, evaluation, final)
+        return judge.assemble(evaluation, final)
 
     def close(self) -> None:
         """Also wakes a thread blocked reading this socket (it sees end of stream)."""

@@ -3,13 +3,15 @@
 The program's process encodes its outputs; the judge decodes them into pristine builtin values
 (int, str, list, dict, Counter, Decimal...). A subclass is reduced to its base value through the
 base class's own methods, so an overridden ``__eq__`` never travels: the judge compares data.
-Anything else (functions, program-defined objects) becomes an opaque handle the judge can only
-pass back or ask the program about. Decoding never runs code and never imports a module outside
-``SAFE_MODULES``.
+Safe builtins (``int``, ``len``...) and allowlisted stdlib modules cross by name. Anything else
+(functions, program-defined objects) becomes an opaque handle the judge can only pass back or ask
+the program about. Decoding never runs code, never imports a module outside ``SAFE_MODULES`` and
+never yields a builtin outside ``SAFE_BUILTINS``.
 """
 
 from __future__ import annotations
 
+import builtins
 import collections
 import datetime
 import sys
@@ -26,6 +28,15 @@ SAFE_MODULES = frozenset({
     "math", "cmath", "re", "string", "collections", "itertools", "functools", "heapq", "bisect",
     "operator", "statistics", "decimal", "fractions", "numbers", "typing", "copy", "datetime", "sys",
     "array", "unicodedata", "textwrap",
+})
+#: builtins that may cross as themselves (a test passing ``int`` as an argument, a program returning
+#: ``str``); never code runners such as eval, exec, compile, open or __import__
+SAFE_BUILTINS = frozenset({
+    "int", "float", "str", "bool", "list", "tuple", "dict", "set", "frozenset", "bytes", "bytearray",
+    "complex", "object", "type", "range", "slice", "len", "abs", "min", "max", "sum", "sorted",
+    "reversed", "enumerate", "zip", "map", "filter", "any", "all", "round", "divmod", "pow", "ord", "chr",
+    "repr", "format", "bin", "hex", "oct", "iter", "next", "callable", "isinstance", "issubclass", "hash",
+    *(name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)),
 })
 _FACTORIES: dict[str, Any] = {"list": list, "int": int, "set": set, "dict": dict, "float": float,
                               "str": str, "tuple": tuple}
@@ -153,6 +164,9 @@ class Encoder:
         if isinstance(v, types.ModuleType) and getattr(v, "__name__", None) in SAFE_MODULES \
                 and sys.modules.get(v.__name__) is v:
             return ["M", v.__name__]
+        name = getattr(v, "__name__", None)
+        if type(name) is str and name in SAFE_BUILTINS and getattr(builtins, name, None) is v:
+            return ["G", name]
         if self.handle is None:
             raise Unencodable(type(v).__name__)
         return self.handle(v)
@@ -164,6 +178,7 @@ class Decoder:
     def __init__(self, on_handle: Callable[[list[Any]], Any], on_module: Callable[[str], Any]) -> None:
         self.on_handle = on_handle
         self.on_module = on_module
+        self.builtins = builtins  # the judge's own, pristine; in the program's process, its own
 
     def decode(self, data: Any) -> Any:
         if type(data) is not list:
@@ -175,10 +190,14 @@ class Decoder:
             return [dec(x) for x in body]
         if tag == "T":
             return tuple(dec(x) for x in body)
-        if tag in ("D", "OD", "CT"):
-            mapping: dict[Any, Any] = {"D": dict, "OD": collections.OrderedDict, "CT": collections.Counter}[tag]()
-            dict.update(mapping, ((dec(k), dec(v)) for k, v in body))  # Counter() would count the pairs
-            return mapping
+        if tag == "D":
+            return {dec(k): dec(v) for k, v in body}
+        if tag == "OD":
+            return collections.OrderedDict((dec(k), dec(v)) for k, v in body)
+        if tag == "CT":
+            counter: collections.Counter[Any] = collections.Counter()
+            dict.update(counter, ((dec(k), dec(v)) for k, v in body))  # Counter(pairs) would count them
+            return counter
         if tag == "S":
             return {dec(x) for x in body}
         if tag == "FS":
@@ -193,6 +212,10 @@ class Decoder:
             return self.on_handle(body)
         if tag == "M":
             return self.on_module(_str(body[0]))
+        if tag == "G":
+            if _str(body[0]) not in SAFE_BUILTINS:
+                raise ValueError(f"builtin {body[0]!r} may not cross the boundary")
+            return getattr(self.builtins, body[0])
         if tag == "C":
             return complex(_num(body[0]), _num(body[1]))
         if tag in ("B", "BA"):

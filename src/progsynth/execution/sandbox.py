@@ -203,6 +203,10 @@ class WorkerSandbox:
 
         return sandbox_report.build(self)
 
+    @property
+    def tree_kill_available(self) -> bool:
+        return self.cgroup is not None or self.uid is not None
+
     def exempt(self, pid: int) -> None:
         """A helper of the worker's (the template) that shares its group but is no leftover."""
         if self.cgroup is not None:

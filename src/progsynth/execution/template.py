@@ -89,7 +89,9 @@ def _program(sandbox: WorkerSandbox, msg: dict[str, Any], limits: Limits, parent
         if "random" in sys.modules:  # what Python's own after-fork hook would have done
             sys.modules["random"].seed()
         status = 0
-        child.run(msg["program"], msg.get("setup", ""), socket.socket(fileno=3))
+        program = child.Source(msg["program"], msg.get("code"))
+        setup = child.Source(msg.get("setup", ""), msg.get("setup_code"))
+        child.run(program, setup, socket.socket(fileno=3))
     except BaseException as exc:  # noqa: BLE001
         if status == SANDBOX_SETUP_FAILED:  # never run the program half-sandboxed
             os.write(2, f"sandbox setup failed: {exc!r}\n".encode())

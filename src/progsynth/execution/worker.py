@@ -12,6 +12,7 @@ import select
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -59,6 +60,13 @@ class Capture:
     def text(self) -> str:
         suffix = f"\n[... {self.dropped} more bytes dropped]" if self.dropped else ""
         return self.data.decode("utf-8", "replace") + suffix
+
+
+def _quietly(action: Callable[[], object]) -> None:
+    try:
+        action()
+    except OSError:
+        pass
 
 
 def _proc_cpu(pid: int) -> float:
@@ -114,54 +122,50 @@ class Worker:
             for fd in (rpc_fd, out_w, err_w):
                 os.close(fd)
         outs = (Capture(out_r, limits.output_bytes, bytearray()), Capture(err_r, limits.output_bytes, bytearray()))
+        try:  # a pidfd names this very process: no signal can hit a recycled pid
+            pidfd: int | None = os.pidfd_open(pid)
+        except ProcessLookupError:  # already gone (and reaped by the template)
+            pidfd = None
         try:
-            reason = self._supervise(pid, msg["id"], limits, start, outs)
+            reason = self._supervise(pid, pidfd, msg["id"], limits, start, outs) if pidfd is not None else None
         except SystemExit:  # the pool went away: leave nothing behind
-            self._finish(pid, msg["id"], ExitReason.DONE, limits, start, outs)
+            self._finish(pid, pidfd, msg["id"], ExitReason.DONE, limits, start, outs)
             raise
-        return self._finish(pid, msg["id"], reason, limits, start, outs)
+        return self._finish(pid, pidfd, msg["id"], reason, limits, start, outs)
 
     def _cpu(self, pid: int) -> float:
         cg = self.sandbox.cgroup
         return cg.cpu_seconds() if cg is not None else _proc_cpu(pid)
 
-    def _supervise(self, pid: int, job_id: int, limits: Limits, start: float,
+    def _supervise(self, pid: int, pidfd: int, job_id: int, limits: Limits, start: float,
                    outs: tuple[Capture, Capture]) -> ExitReason | None:
         """Wait for the program to end, the judge to finish, or a limit; None = it ended itself."""
-        try:
-            pidfd = os.pidfd_open(pid)
-        except ProcessLookupError:  # already gone (and reaped by the template)
-            return None
         poller = select.poll()
         for fd in (pidfd, self.sock.fileno(), *(c.fd for c in outs)):
             poller.register(fd, select.POLLIN)
         by_fd = {c.fd: c for c in outs}
         next_cpu_check = start + min(limits.timeout_s * 0.5, 1.0)
-        try:
-            while True:
-                now = time.monotonic()
-                wait = min(start + limits.wall_limit, next_cpu_check) - now
-                ready = {fd for fd, _ in poller.poll(max(wait, 0) * 1000)}
-                if pidfd in ready:
-                    return None
-                for fd in ready & by_fd.keys():
-                    if not by_fd[fd].read():
-                        poller.unregister(fd)
-                if self.sock.fileno() in ready:
-                    done = self._judge_done(job_id)
-                    if done is not None:
-                        # a judge that saw the program vanish waits for it to be reaped
-                        died = select.select([pidfd], [], [], 2.0 if done else 0)[0]
-                        return None if died else ExitReason.DONE
-                now = time.monotonic()
-                if now >= start + limits.wall_limit:
-                    return ExitReason.WALL_TIMEOUT
-                if now >= next_cpu_check:
-                    if self._cpu(pid) >= limits.timeout_s:
-                        return ExitReason.CPU_TIMEOUT
-                    next_cpu_check = now + 0.05
-        finally:
-            os.close(pidfd)
+        while True:
+            wait = min(start + limits.wall_limit, next_cpu_check) - time.monotonic()
+            ready = {fd for fd, _ in poller.poll(max(wait, 0) * 1000)}
+            if pidfd in ready:
+                return None
+            for fd in ready & by_fd.keys():
+                if not by_fd[fd].read():
+                    poller.unregister(fd)
+            if self.sock.fileno() in ready:
+                done = self._judge_done(job_id)
+                if done is not None:
+                    # a judge that saw the program vanish waits for it to be reaped
+                    died = select.select([pidfd], [], [], 2.0 if done else 0)[0]
+                    return None if died else ExitReason.DONE
+            now = time.monotonic()
+            if now >= start + limits.wall_limit:
+                return ExitReason.WALL_TIMEOUT
+            if now >= next_cpu_check:
+                if self._cpu(pid) >= limits.timeout_s:
+                    return ExitReason.CPU_TIMEOUT
+                next_cpu_check = now + 0.05
 
     def _judge_done(self, job_id: int) -> bool | None:
         """None unless the judge is done with this job; then whether it saw the program vanish."""
@@ -175,14 +179,14 @@ class Worker:
             return bool(msg.get("gone"))
         return None
 
-    def _finish(self, pid: int, job_id: int, reason: ExitReason | None, limits: Limits, start: float,
-                outs: tuple[Capture, Capture]) -> dict[str, Any]:
+    def _finish(self, pid: int, pidfd: int | None, job_id: int, reason: ExitReason | None, limits: Limits,
+                start: float, outs: tuple[Capture, Capture]) -> dict[str, Any]:
         cpu_tree = self._cpu(pid)
-        for kill in (lambda: os.kill(pid, signal.SIGKILL), lambda: os.killpg(pid, signal.SIGKILL)):
-            try:
-                kill()
-            except OSError:
-                pass
+        if not self.sandbox.tree_kill_available:  # the program's session is all that can be found
+            _quietly(lambda: os.killpg(pid, signal.SIGKILL))
+        if pidfd is not None:
+            _quietly(lambda: signal.pidfd_send_signal(pidfd, signal.SIGKILL))
+            os.close(pidfd)
         try:
             status, cpu_own = self.template.reaped()
         except (OSError, protocol.PeerGone, protocol.ProtocolError):

@@ -10,10 +10,12 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import select
 import shutil
 import signal
 import socket
 import sys
+import time
 from typing import Any, NoReturn
 
 from progsynth.execution import cgroups, protocol, worker
@@ -63,15 +65,29 @@ class Zygote:
                 return
 
     def shutdown(self) -> None:
+        """Kill the workers, wait until they are gone, then remove their groups and the scratch."""
+        pidfds = []
         for pid in self.workers.values():
+            try:
+                pidfds.append(os.pidfd_open(pid))
+            except OSError:
+                continue
             _kill(pid)
+        for fd in pidfds:
+            select.select([fd], [], [], 5.0)
+            os.close(fd)
         roots = self.plan.cgroup_roots
         if roots is not None:
             for slot in self.workers:
                 try:
                     group = cgroups.WorkerCgroup(roots, f"{self.plan.pool_name}/w{slot}")
+                    group.exempt = set()
                     group.kill_all()
-                    group.remove()
+                    for _ in range(50):  # a killed process leaves its group a moment later
+                        group.remove()
+                        if not any(os.path.isdir(d) for d in group.dirs.values()):
+                            break
+                        time.sleep(0.01)
                 except OSError:
                     pass
             for d in roots.dirs.values():
@@ -112,7 +128,8 @@ def main(fd: int) -> NoReturn:
     gc.collect()
     gc.freeze()  # keep the shared pages of forked workers shared
     zygote = Zygote(sock, plan)
-    protocol.send(sock, {"op": "ready", "pid": os.getpid(), "python": list(plan.python)})
+    groups = [os.path.join(d, plan.pool_name) for d in plan.cgroup_roots.dirs.values()] if plan.cgroup_roots else []
+    protocol.send(sock, {"op": "ready", "pid": os.getpid(), "groups": groups})
     try:
         zygote.serve()
     finally:
