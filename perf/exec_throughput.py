@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import atexit
 import enum
 import os
 import platform
@@ -191,7 +192,16 @@ class CpuMeter:
             os.makedirs(group, exist_ok=True)
             Path(group, "cgroup.procs").write_text(str(os.getpid()))
             self.usage = os.path.join(group, "cpuacct.usage")
+            atexit.register(self._remove, f"{base}{own}", group)
         except (OSError, StopIteration):
+            pass
+
+    @staticmethod
+    def _remove(parent: str, group: str) -> None:
+        try:
+            Path(parent, "cgroup.procs").write_text(str(os.getpid()))
+            os.rmdir(group)
+        except OSError:
             pass
 
     def read(self) -> float | None:

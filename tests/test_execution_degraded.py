@@ -5,10 +5,14 @@ Only mechanisms that are safe to drop on a shared test machine are switched off 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+import progsynth
 from progsynth.errors import ExecutionError
 from progsynth.execution import ExecRequest, Limits, SandboxConfig, SandboxWarning, create_executor
 from progsynth.verdicts import Status, Verdict
@@ -85,3 +89,23 @@ def test_cgroup_v2_code_path() -> None:
                                 ExecRequest("loop", "while True:\n    pass\n", ()),
                                 ExecRequest("daemon", DAEMON, ("assert True",))]))
     _check_common(verdicts)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
+                    reason="needs root and util-linux's setpriv to become an unprivileged user")
+def test_unprivileged_user_gets_landlock_seccomp_and_tree_kill() -> None:
+    """The laptop case: no root, so no uid switch, namespaces or cgroups. The test process drops to
+    uid 65534 keeping only CAP_DAC_READ_SEARCH, so it can still read a Python installed under a
+    private home directory (as here: /root/.pyenv)."""
+    script = ("import warnings\nwarnings.simplefilter('ignore')\n"
+              "from progsynth.execution.selfcheck import run_selfcheck\n"
+              "text, ok = run_selfcheck(workers=1)\nprint(text)\nraise SystemExit(0 if ok else 1)\n")
+    src = str(Path(progsynth.__file__).resolve().parents[1])
+    cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=+dac_read_search",
+           "--ambient-caps=+dac_read_search", "env", "HOME=/tmp", f"PYTHONPATH={src}", sys.executable, "-c", script]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd="/")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "uid 65534" in done.stdout
+    for line in ("OFF  uid", "OFF  filesystem", "OFF  cgroups", "on   landlock", "on   seccomp", "on   tree_kill"):
+        assert line in done.stdout, done.stdout
+    assert "a daemon is killed with its program" in done.stdout and "FAIL" not in done.stdout

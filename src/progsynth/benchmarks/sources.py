@@ -85,6 +85,7 @@ def data_config_from_env(data_dir: Path | None = None) -> DataConfig:
     ``PROGSYNTH_DATA_DIR``; ``PROGSYNTH_CACHE_DIR``, ``PROGSYNTH_DATA_MIRROR``, ``PROGSYNTH_OFFLINE``
     and ``PROGSYNTH_VERIFY_DATA`` fill the rest. A data directory that does not exist is a UsageError."""
     chosen = Path(data_dir).expanduser() if data_dir is not None else _env_path(ENV_DATA_DIR)
+    chosen = chosen.resolve() if chosen is not None else None  # programs run elsewhere (sandbox cwd)
     if chosen is not None and not chosen.is_dir():
         origin = "--data-dir" if data_dir is not None else ENV_DATA_DIR
         raise UsageError(f"{origin} {chosen}: not a directory")

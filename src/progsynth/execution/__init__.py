@@ -1,5 +1,12 @@
-"""Running untrusted programs against their tests. See ``api`` for the interface and ``pool`` for
-the sandboxed worker pool behind ``create_executor``.
+"""Running untrusted programs against their tests. See ``api`` for the interface.
+
+Processes (``create_executor``): the caller runs the tests (the judge, one thread per worker) and
+talks to a small pool process started as a fresh interpreter (``zygote``), which forks workers;
+each worker keeps a template (``template``) that forks one sandboxed process per program
+(``sandbox``: own uid, network and mount namespaces, read-only host view, tmpfs working dir,
+Landlock, seccomp, cgroups, rlimits, clean environment). The program's process runs the program
+and its setup, then only answers the judge's requests for values (``child``); expected values never
+enter it and it never decides a comparison (``remote``, ``judge``, ``encoding``).
 
 The pool process imports this package too, so the caller-side machinery (threads, subprocess,
 the judge) is imported lazily: every module loaded here makes each program's fork dearer.

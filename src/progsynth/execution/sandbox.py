@@ -11,7 +11,7 @@ import signal
 import sys
 from dataclasses import dataclass, field
 
-from progsynth.execution import cgroups, isolation, landlock, libc, seccomp
+from progsynth.execution import cgroups, isolation, landlock, libc, seccomp, treekill
 from progsynth.execution.api import Limits
 from progsynth.execution.protections import Protection, ProtectionStatus
 
@@ -124,6 +124,7 @@ class WorkerSandbox:
         self.ruleset_fd: int | None = None
         self._seccomp: seccomp.Installer | None = None
         self._cgroup_limits: tuple[int, int] | None = None
+        self.template_pid: int | None = None
         self.notes: dict[Protection, str] = {}
 
     # ----- once per worker -------------------------------------------------------------------
@@ -137,8 +138,8 @@ class WorkerSandbox:
             self.uid = None
         self._cgroup()
         self._landlock()
-        libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
-        self.kill_leftovers()
+        if self.cgroup is not None:
+            self.cgroup.kill_all()  # a previous worker of this slot may have left some
         self._child_state()
         return self.report()
 
@@ -203,12 +204,9 @@ class WorkerSandbox:
 
         return sandbox_report.build(self)
 
-    @property
-    def tree_kill_available(self) -> bool:
-        return self.cgroup is not None or self.uid is not None
-
     def exempt(self, pid: int) -> None:
-        """A helper of the worker's (the template) that shares its group but is no leftover."""
+        """The worker's template: shares its group, adopts its orphans, is no leftover itself."""
+        self.template_pid = pid
         if self.cgroup is not None:
             self.cgroup.exempt.add(pid)
 
@@ -238,9 +236,11 @@ class WorkerSandbox:
             _remove_tree(self.job_dir)
 
     def template_setup(self, ctrl_fd: int) -> None:
-        """In the template process, once: the fd layout every program's process starts from (0 =
-        /dev/null, 4 = Landlock ruleset, CTRL_FD = the template's socket, nothing else open), and
-        an OOM score of 0 (the worker keeps -1000, so the OOM killer picks the program)."""
+        """In the template process, once: subreaper of every program's tree (see treekill), the fd
+        layout every program's process starts from (0 = /dev/null, 4 = Landlock ruleset, CTRL_FD =
+        the template's socket, nothing else open), and an OOM score of 0 (the worker keeps -1000,
+        so the OOM killer picks the program)."""
+        libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
         if self.cgroup is not None:
             _write_file("/proc/self/oom_score_adj", "0")
         os.dup2(ctrl_fd, CTRL_FD)
@@ -276,14 +276,12 @@ class WorkerSandbox:
 
     # ----- after each program ----------------------------------------------------------------
     def kill_leftovers(self) -> bool:
-        """Kill every process the program left behind; True when the tree is known to be gone."""
-        if self.cgroup is not None:
-            gone = self.cgroup.kill_all()
-            _reap_all()
-            return gone
-        if self.uid is not None:
-            return _kill_uid(self.uid)
-        return False
+        """Kill every process the program left behind; True when the tree is known to be gone:
+        the worker's cgroup where there is one, and the template's children in any case."""
+        gone = self.cgroup.kill_all() if self.cgroup is not None else True
+        if self.template_pid is not None:
+            gone = treekill.kill_children(self.template_pid) and gone
+        return gone
 
 
 def _apply_rlimits(limits: Limits, nproc: bool) -> None:
@@ -306,38 +304,6 @@ def _apply_rlimits(limits: Limits, nproc: bool) -> None:
 def _write_file(path: str, value: str) -> None:
     with open(path, "w") as f:
         f.write(value)
-
-
-def _reap_all() -> None:
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
-def _kill_uid(uid: int) -> bool:
-    """kill(-1) from a helper running as ``uid``: every process of that uid dies, daemons too."""
-    helper = os.fork()
-    if helper == 0:
-        try:
-            os.setresgid(uid, uid, uid)
-            os.setresuid(uid, uid, uid)
-            for _ in range(2000):
-                os.kill(-1, signal.SIGKILL)
-                os.sched_yield()
-        except ProcessLookupError:
-            os._exit(0)
-        except BaseException:  # noqa: BLE001 - any failure means "not known clean"
-            os._exit(1)
-        os._exit(1)
-    while True:
-        pid, status = os.waitpid(-1, 0)
-        if pid == helper:
-            _reap_all()
-            return os.waitstatus_to_exitcode(status) == 0
 
 
 def _remove_tree(path: str) -> None:

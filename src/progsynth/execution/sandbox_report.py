@@ -84,8 +84,7 @@ def _rlimits(sb: WorkerSandbox) -> ProtectionStatus:
 
 def _tree_kill(sb: WorkerSandbox) -> ProtectionStatus:
     if sb.cgroup is not None:
-        return ProtectionStatus(Protection.TREE_KILL, True, "kill everything left in the worker's cgroup")
-    if sb.uid is not None:
-        return ProtectionStatus(Protection.TREE_KILL, True, "kill every process of the sandbox uid")
-    return ProtectionStatus(Protection.TREE_KILL, False, "only the program's session is killed; "
-                                                         "a daemon that leaves it survives")
+        return ProtectionStatus(Protection.TREE_KILL, True, "kill everything left in the worker's cgroup, then "
+                                                            "the template's adopted descendants")
+    return ProtectionStatus(Protection.TREE_KILL, True, "kill the template's descendants (it is the subreaper "
+                                                        "of every program's tree, so daemons cannot escape)")

@@ -15,7 +15,7 @@ import socket
 import sys
 from typing import Any, NoReturn
 
-from progsynth.execution import child, libc, protocol
+from progsynth.execution import child, libc, protocol, treekill
 from progsynth.execution.api import Limits
 from progsynth.execution.sandbox import CTRL_FD, SANDBOX_SETUP_FAILED, WorkerSandbox
 
@@ -56,6 +56,7 @@ def _serve(sock: socket.socket, sandbox: WorkerSandbox) -> NoReturn:
         except (protocol.PeerGone, protocol.ProtocolError, OSError):
             os._exit(0)
         limits = Limits(**msg["limits"])
+        treekill.reap_all()  # what the worker killed after the last program (we adopted it)
         _place(fds)  # the program's stdout, stderr and request socket become fds 1, 2, 3
         pid = libc.fork_raw()  # this process has one thread; see fork_raw
         if pid == 0:

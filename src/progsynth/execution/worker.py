@@ -182,8 +182,6 @@ class Worker:
     def _finish(self, pid: int, pidfd: int | None, job_id: int, reason: ExitReason | None, limits: Limits,
                 start: float, outs: tuple[Capture, Capture]) -> dict[str, Any]:
         cpu_tree = self._cpu(pid)
-        if not self.sandbox.tree_kill_available:  # the program's session is all that can be found
-            _quietly(lambda: os.killpg(pid, signal.SIGKILL))
         if pidfd is not None:
             _quietly(lambda: signal.pidfd_send_signal(pidfd, signal.SIGKILL))
             os.close(pidfd)
