@@ -7,11 +7,10 @@ import gzip
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support import run_parts
 
 from progsynth.benchmarks import get_benchmark
 from progsynth.benchmarks.base import DataConfig, PromptConfig, PromptStyle, UnknownTaskError
@@ -26,18 +25,6 @@ RAW = [
     json.loads(line)
     for line in gzip.decompress((SHARED / "humaneval" / "HumanEval.jsonl.gz").read_bytes()).splitlines()
 ]
-RUNNER = "import json, sys\nns = {}\nfor part in json.load(sys.stdin):\n    exec(part, ns)\n"
-
-
-def run_parts(*parts: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", RUNNER],
-        check=False,
-        input=json.dumps(parts),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture(scope="module")

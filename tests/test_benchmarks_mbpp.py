@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from support import run_parts
 
 from progsynth.benchmarks import get_benchmark
 from progsynth.benchmarks.base import DataConfig, PromptConfig, UnknownTaskError
@@ -24,18 +23,6 @@ DATA = DataConfig(data_dir=SHARED, allow_download=False)
 RAW_LINES = (SHARED / "mbpp" / "mbpp.jsonl").read_text().splitlines()
 
 # Runs the parts it reads from stdin in one namespace, in the given order (the executor's contract).
-RUNNER = "import json, sys\nns = {}\nfor part in json.load(sys.stdin):\n    exec(part, ns)\n"
-
-
-def run_parts(*parts: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", RUNNER],
-        check=False,
-        input=json.dumps(parts),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def by_id(bench: MBPP | SanitizedMBPP) -> dict[str, Problem]:

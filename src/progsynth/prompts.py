@@ -1,8 +1,9 @@
 """The paper's few-shot prompt format (Austin et al., 2021, MBPP README), byte for byte.
 
-Each shot is::
+Each shot is (one line in the prompt, wrapped here)::
 
-    You are an expert Python programmer, and here is your task: {text} Your code should pass these tests:\n\n{tests}\n[BEGIN]\n{code}\n[DONE]\n
+    You are an expert Python programmer, and here is your task: {text}
+    Your code should pass these tests:\n\n{tests}\n[BEGIN]\n{code}\n[DONE]\n
 
 and the target task ends at ``[BEGIN]\n``. Shots come from the benchmark's prompt pool.
 

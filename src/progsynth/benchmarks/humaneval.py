@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from progsynth.benchmarks.base import Benchmark, DataConfig, PromptConfig, PromptStyle, UnknownTaskError
-from progsynth.benchmarks.records import Row, parse_cached, read_rows
+from progsynth.benchmarks.records import Row, parse_cached, read_rows, unique_problems
 from progsynth.benchmarks.sources import DataFile
 from progsynth.errors import UsageError
 from progsynth.extraction import extract_code, strip_fences
@@ -73,15 +73,7 @@ def _problem(row: Row) -> Problem:
 def parse(path: Path) -> tuple[Problem, ...]:
     """All tasks of a ``HumanEval.jsonl(.gz)`` file, in task order."""
     rows = read_rows(path)
-    problems = [_problem(r) for r in rows]
-    seen: dict[str, int] = {}
-    for row, problem in zip(rows, problems, strict=True):
-        if problem.task_id in seen:
-            raise row.error(
-                f"duplicate task {problem.task_id} (first on line {seen[problem.task_id]})", "task_id"
-            )
-        seen[problem.task_id] = row.line
-    return tuple(sorted(problems, key=lambda p: int(p.task_id[len(TASK_PREFIX) :])))
+    return unique_problems(rows, [_problem(r) for r in rows], lambda tid: int(tid[len(TASK_PREFIX) :]))
 
 
 def cut_at_stops(text: str, stops: tuple[str, ...]) -> str:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from progsynth.benchmarks.base import Benchmark, DataConfig, PromptConfig, PromptStyle, UnknownTaskError
-from progsynth.benchmarks.records import Row, parse_cached, read_rows
+from progsynth.benchmarks.records import Row, parse_cached, read_rows, unique_problems
 from progsynth.benchmarks.sources import DataFile
 from progsynth.errors import UsageError
 from progsynth.extraction import extract_code, extract_paper
@@ -116,27 +116,16 @@ def _sanitized_problem(row: Row) -> Problem:
     )
 
 
-def _unique(rows: list[Row], problems: list[Problem]) -> tuple[Problem, ...]:
-    seen: dict[str, int] = {}
-    for row, problem in zip(rows, problems, strict=True):
-        if problem.task_id in seen:
-            raise row.error(
-                f"duplicate task {problem.task_id} (first on line {seen[problem.task_id]})", "task_id"
-            )
-        seen[problem.task_id] = row.line
-    return tuple(sorted(problems, key=lambda p: task_number(p.task_id)))
-
-
 def parse_full(path: Path) -> tuple[Problem, ...]:
     """All tasks of an ``mbpp.jsonl`` file, in task order."""
     rows = read_rows(path)
-    return _unique(rows, [_full_problem(r) for r in rows])
+    return unique_problems(rows, [_full_problem(r) for r in rows], task_number)
 
 
 def parse_sanitized(path: Path) -> tuple[Problem, ...]:
     """All tasks of a ``sanitized-mbpp.json`` file, in task order."""
     rows = read_rows(path)
-    return _unique(rows, [_sanitized_problem(r) for r in rows])
+    return unique_problems(rows, [_sanitized_problem(r) for r in rows], task_number)
 
 
 @dataclass(frozen=True)

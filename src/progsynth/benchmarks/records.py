@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from progsynth.errors import DataError
+from progsynth.types import Problem
 
 _WS = re.compile(r"[ \t\n\r]*")
 T = TypeVar("T")
@@ -190,3 +191,14 @@ def parse_cached(path: Path, parse: Callable[[Path], T]) -> T:
 
 def clear_parse_cache() -> None:
     _PARSED.clear()
+
+
+def unique_problems(rows: list[Row], problems: list[Problem], number: Callable[[str], int]) -> tuple[Problem, ...]:
+    """``problems`` (parsed from ``rows``) in task order; a repeated task id is an error on its line."""
+    seen: dict[str, int] = {}
+    for row, problem in zip(rows, problems, strict=True):
+        if problem.task_id in seen:
+            raise row.error(f"duplicate task {problem.task_id} (first on line {seen[problem.task_id]})", "task_id")
+        seen[problem.task_id] = row.line
+    return tuple(sorted(problems, key=lambda p: number(p.task_id)))
+
