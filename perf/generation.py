@@ -4,7 +4,7 @@ Prints, in one run, on the default model (or ``--model``):
 
 1. raw runtime tokens/s: the llama.cpp server driven directly (in-process call, no progsynth code)
    on the same 3-shot MBPP prompts, greedy, with its own prefix reuse;
-2. progsynth end-to-end tokens/s on those prompts: ``progsynth.runner.run`` with generation,
+2. progsynth end-to-end tokens/s on those prompts: ``progsynth.run.pipeline.run`` with generation,
    samples file, sandboxed execution and results (the target is a ratio >= 0.9 to 1.);
 3. the n = 8 prompt-reuse speed-up: 8 samples as separate requests each re-evaluating the prompt
    vs one request with ``n = 8`` (target >= 3x), plus the cost of a task's prompt with and without
@@ -26,10 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from progsynth.backends import create_backend
 from progsynth.backends.llamacpp import LlamaCppBackend
 from progsynth.benchmarks import DataConfig, PromptConfig, get_benchmark
-from progsynth.config import RunConfig
+from progsynth.run.config import RunConfig
 from progsynth.types import GenerationRequest, Problem, SamplingParams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +54,7 @@ def raw_pass(backend: LlamaCppBackend, prompts: list[str]) -> tuple[int, float]:
 
 def progsynth_pass(backend: LlamaCppBackend, task_ids: list[str]) -> tuple[int, float]:
     """The runner, end to end, on a fresh run directory: generation + samples + execution + results."""
-    from progsynth.runner import run
+    from progsynth.run.pipeline import run
 
     with tempfile.TemporaryDirectory() as out:
         cfg = RunConfig(out_dir=Path(out), benchmark="mbpp", task_ids=tuple(task_ids), sampling=PAPER, data=DATA)
@@ -115,8 +114,7 @@ def thread_probe(model: str | None, prompt: str) -> dict[int, float]:
     """Decode tok/s of 64 forced tokens for 1 and 2 threads (a fresh server each)."""
     speeds = {}
     for threads in (1, 2):
-        with create_backend("llamacpp", model=model, threads=threads, parallel=1) as be:
-            assert isinstance(be, LlamaCppBackend)
+        with LlamaCppBackend(model=model, threads=threads, parallel=1) as be:
             reply = raw_call(be, prompt, max_tokens=64, ignore_eos=True, stop=[])
             speeds[threads] = float(reply["timings"]["predicted_per_second"])
     return speeds
@@ -161,10 +159,9 @@ def main() -> None:
     prompts = {p.task_id: bench.prompt(p, PromptConfig(), DATA) for p in problems[: args.tasks + 2]}
     chosen = problems[2 : 2 + args.tasks]  # tasks 0 and 1 are kept for the reuse measurements
     load = os.getloadavg()[0]
-    backend = create_backend("llamacpp", model=args.model, threads=args.threads, parallel=8)
-    assert isinstance(backend, LlamaCppBackend)
+    backend = LlamaCppBackend(model=args.model, threads=args.threads, parallel=8)  # unwrapped: raw access below
     figures: dict[str, Any] = {"backend": backend.describe(), "load_avg_1min_at_start": load}
-    print(f"model {backend.name}, threads {backend.options.threads}, load average {load:.2f}", flush=True)
+    print(f"model {backend.name}, threads {backend.settings.threads}, load average {load:.2f}", flush=True)
 
     for p in chosen:  # every measured pass then starts from the same cache state
         raw_call(backend, prompts[p.task_id], max_tokens=1)

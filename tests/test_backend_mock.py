@@ -34,7 +34,7 @@ def test_default_script_alternates_reference_and_wrong_programs() -> None:
     assert all(c.finish_reason is FinishReason.STOP and c.tokens for c in out)
     verdicts = [_run(bench.program(problem, c.text), problem.tests, problem.setup) for c in out[:2]]
     assert verdicts == [False, True]  # really executed: the reference passes, the wrong program fails
-    assert isinstance(backend, MockBackend) and backend.calls[0].first_idx == 1
+    assert isinstance(backend.inner, MockBackend) and backend.inner.calls[0].first_idx == 1
 
 
 def test_completion_style_tasks_get_a_wrong_body() -> None:

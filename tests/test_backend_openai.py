@@ -201,7 +201,7 @@ def test_against_a_real_llama_cpp_server(monkeypatch: pytest.MonkeyPatch) -> Non
     out = backend.generate(_request(n=2, temperature=0.7))
     assert len(out) == 2 and all(c.finish_reason in (FinishReason.STOP, FinishReason.LENGTH) for c in out)
     assert all("[DONE]" not in c.text for c in out)
-    chat = create_backend("openai", base_url=base, api_key_env=KEY_ENV, chat=True, model=backend.model)
+    chat = create_backend("openai", base_url=base, api_key_env=KEY_ENV, chat=True, model=backend.describe()["model"])
     (reply,) = chat.generate(_request())
     assert reply.finish_reason in (FinishReason.STOP, FinishReason.LENGTH) and reply.text.strip()
     huge = GenerationRequest(_request().problem, "word " * 3000, SamplingParams(n=2, temperature=0.5))

@@ -40,7 +40,7 @@ def test_records_follow_the_data(problems: dict[str, Problem]) -> None:
         problem = problems[raw["task_id"]]
         assert problem.prompt_prefix == problem.text == raw["prompt"]
         assert problem.reference == raw["prompt"] + raw["canonical_solution"]
-        assert problem.extra["reference_completion"] == raw["canonical_solution"]
+        assert problem.reference_completion == raw["canonical_solution"] and not problem.extra
         assert problem.tests == (raw["test"] + f"\ncheck({raw['entry_point']})\n",)
         assert problem.entry_point == raw["entry_point"] and problem.split == "test" and not problem.setup
 
@@ -48,7 +48,7 @@ def test_records_follow_the_data(problems: dict[str, Problem]) -> None:
 @pytest.mark.parametrize("number", [0, 10, 38, 163])
 def test_reference_completion_passes_in_a_real_interpreter(problems: dict[str, Problem], number: int) -> None:
     bench, problem = HumanEval(), problems[f"HumanEval/{number}"]
-    program = bench.program(problem, bench.reference_completion(problem))
+    program = bench.program(problem, problem.reference_completion)
     assert program == problem.reference
     result = run_parts(program, problem.setup, *problem.tests)
     assert result.returncode == 0, result.stderr

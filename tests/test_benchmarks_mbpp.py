@@ -93,7 +93,7 @@ def test_task_367_runs_program_then_setup_then_asserts() -> None:
 def test_normalized_references_pass_all_their_tests(number: int) -> None:
     task = by_id(MBPP())[f"Mbpp/{number}"]
     bench = MBPP()
-    program = bench.program(task, bench.reference_completion(task))
+    program = bench.program(task, task.reference_completion)
     result = run_parts(program, task.setup, *task.tests, *task.challenge_tests)
     assert result.returncode == 0, result.stderr
 

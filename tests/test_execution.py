@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from progsynth.execution import ExecRequest, Limits, Protection, create_executor
-from progsynth.execution.pool import PoolExecutor
+from progsynth.execution.host.pool import PoolExecutor
 from progsynth.verdicts import Status, Verdict
 
 FAST = Limits(timeout_s=2.0, wall_timeout_s=10.0)

@@ -77,7 +77,7 @@ def test_required_protection_missing_refuses_to_start() -> None:
 
 def test_cgroup_v2_code_path() -> None:
     """cgroup v2 where the host has it (a hybrid or unified hierarchy): kill and CPU accounting."""
-    from progsynth.execution import cgroups
+    from progsynth.execution.sandbox import cgroups
 
     roots = cgroups.discover(prefer_v2=True)
     if roots is None or roots.version != 2:
@@ -98,7 +98,7 @@ def test_unprivileged_user_gets_landlock_seccomp_and_tree_kill() -> None:
     uid 65534 keeping only CAP_DAC_READ_SEARCH, so it can still read a Python installed under a
     private home directory (as here: /root/.pyenv)."""
     script = ("import warnings\nwarnings.simplefilter('ignore')\n"
-              "from progsynth.execution.selfcheck import run_selfcheck\n"
+              "from progsynth.execution.sandbox.selfcheck import run_selfcheck\n"
               "text, ok = run_selfcheck(workers=1)\nprint(text)\nraise SystemExit(0 if ok else 1)\n")
     src = str(Path(progsynth.__file__).resolve().parents[1])
     cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=+dac_read_search",

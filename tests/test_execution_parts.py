@@ -10,17 +10,20 @@ import fractions
 import math
 import socket
 import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from progsynth.errors import UsageError
-from progsynth.execution import ExecRequest, Limits, create_executor, protocol
+from progsynth.execution import ExecRequest, Executor, Limits, create_executor, protocol
 from progsynth.execution.adaptive import AdaptiveTimeouts, reference_cpu_times
-from progsynth.execution.child import HandleTable
-from progsynth.execution.encoding import Decoder, Encoder, Unencodable
-from progsynth.execution.selfcheck import run_selfcheck
-from progsynth.verdicts import Status
+from progsynth.execution.judging.child import HandleTable
+from progsynth.execution.judging.encoding import Decoder, Encoder, Unencodable
+from progsynth.execution.sandbox.config import hidden_paths
+from progsynth.execution.sandbox.selfcheck import run_selfcheck
+from progsynth.verdicts import Status, Verdict
 
 
 def _refuse_module(name: str) -> Any:
@@ -132,3 +135,23 @@ def test_sandbox_check_reports_every_protection_and_passes() -> None:
     for name in ("uid", "network", "filesystem", "landlock", "seccomp", "cgroups", "rlimits", "integrity"):
         assert name in text
     assert "Self-test:" in text and "FAIL" not in text
+
+
+def test_executor_base_class_declares_the_optional_parts() -> None:
+    class Echo(Executor):
+        def run(self, requests: Iterable[ExecRequest]) -> Iterator[tuple[str, Verdict]]:
+            return ((r.key, Verdict(Status.PASSED)) for r in requests)
+
+    with pytest.raises(TypeError):
+        Executor()  # type: ignore[abstract]
+    with Echo() as ex:
+        assert ex.protections == {}
+        assert dict(ex.run([ExecRequest("k", "", ())]))["k"].passed
+    ex.close()  # a no-op, again
+
+
+def test_hidden_paths_add_the_callers_to_the_generic_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROGSYNTH_DATA_DIR", str(tmp_path))
+    paths = hidden_paths(["/somewhere/benchmark-data", str(tmp_path.resolve())])
+    assert paths[0] == "/somewhere/benchmark-data"
+    assert paths.count(str(tmp_path.resolve())) == 1

@@ -14,9 +14,9 @@ import pytest
 from progsynth.benchmarks import get_benchmark
 from progsynth.benchmarks.base import DataConfig, PromptConfig, PromptStyle, UnknownTaskError
 from progsynth.benchmarks.mathqa import MathQAPython, answer_test
-from progsynth.benchmarks.mathqa_convert import ConversionRules, DropReason
-from progsynth.benchmarks.mathqa_data import Split, convert_file, load_split
-from progsynth.benchmarks.mathqa_stats import format_stats, main, split_stats
+from progsynth.benchmarks.mathqa.convert import ConversionRules, DropReason
+from progsynth.benchmarks.mathqa.data import Split, convert_file, load_split
+from progsynth.benchmarks.mathqa.stats import format_stats, main, split_stats
 from progsynth.errors import UsageError
 
 SHARED = Path(os.environ.get("PROGSYNTH_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -91,7 +91,7 @@ def test_problem_fields(bench: MathQAPython) -> None:
 
 def test_every_reference_program_passes_its_test(bench: MathQAPython) -> None:
     problems = [p for s in ("validation", "test", "challenge") for p in bench.load(s, DATA)]
-    assert failing([(bench.program(p, bench.reference_completion(p)), p.tests[0]) for p in problems]) == []
+    assert failing([(bench.program(p, p.reference_completion), p.tests[0]) for p in problems]) == []
 
 
 def test_answer_test_semantics() -> None:
@@ -128,7 +128,7 @@ def test_tolerance_is_configurable(bench: MathQAPython) -> None:
     assert failing([(near, p.tests[0]), (near, bench.load("validation", DATA)[5].tests[0])]) == [
         [0, "AssertionError"]
     ]
-    with pytest.raises(UsageError, match="tolerance"):
+    with pytest.raises(UsageError, match=r"--answer-tol \(mathqa-python benchmark\) must be < 1, got 1.5"):
         MathQAPython(rel_tol=1.5)
 
 
@@ -227,7 +227,9 @@ def test_train_split_and_shot_pool(tmp_path: Path) -> None:
     assert [p.task_id for p in train[:2]] == ["MathQA-Python/train/0", "MathQA-Python/train/1"]
     assert len(train) == len([p for p in bench.load("validation", data) if p.extra["source_index"] < 60])
     assert len(bench.load("all", data)) == len(train) + 2822 + 1883 + 403
-    assert bench.shot_pool("test", data) is Split.TRAIN and bench.shot_pool("train", data) is Split.VALIDATION
+    assert bench.shot_source("test", data) is Split.TRAIN and bench.shot_source("train", data) is Split.VALIDATION
+    assert bench.shot_pool("test", data) == tuple(p.task_id for p in train)
+    assert bench.shot_pool("train", data)[:2] == ("MathQA-Python/validation/0", "MathQA-Python/validation/1")
     for split in ("validation", "test", "challenge"):
         prompt = bench.prompt(bench.load(split, data)[0], PromptConfig(shots=2), data)
         assert _shots_in(prompt)[:2] == [q.text for q in train[:2]]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from progsynth.benchmarks.mathqa_convert import (
+from progsynth.benchmarks.mathqa.convert import (
     ArgKind,
     ConversionError,
     ConversionRules,
@@ -25,7 +25,7 @@ from progsynth.benchmarks.mathqa_convert import (
     run_program,
     to_python,
 )
-from progsynth.benchmarks.mathqa_data import read_records
+from progsynth.benchmarks.mathqa.data import read_records
 from progsynth.errors import UsageError
 
 DATA_DIR = Path(

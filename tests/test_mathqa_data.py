@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from progsynth.benchmarks import mathqa_data
 from progsynth.benchmarks.base import DataConfig
-from progsynth.benchmarks.mathqa_data import (
+from progsynth.benchmarks.mathqa import data as mathqa_data
+from progsynth.benchmarks.mathqa.data import (
     Split,
     extract_member,
     load_split,

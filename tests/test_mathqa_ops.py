@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from progsynth.benchmarks.mathqa_ops import OPERATIONS, constant_value
+from progsynth.benchmarks.mathqa.ops import OPERATIONS, constant_value
 
 PI = math.pi
 

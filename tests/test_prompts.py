@@ -187,7 +187,7 @@ def test_sanitized_prompts_use_the_sanitized_shots() -> None:
     prompt = bench.prompt(_task(bench, 11), PromptConfig(), DATA)
     assert "Write a function to find the shared elements from the given two lists." in prompt
     assert "assert set(similar_elements((3, 4, 5, 6),(5, 7, 4, 10))) == set((4, 5))" in prompt
-    assert bench.shot_pool(DATA) == tuple(f"Mbpp/{n}" for n in (2, 3, 4, 6, 7, 8, 9))
+    assert bench.shot_pool("test", DATA) == tuple(f"Mbpp/{n}" for n in (2, 3, 4, 6, 7, 8, 9))
     assert prompt.endswith("[BEGIN]\n")
 
 
@@ -219,7 +219,7 @@ CONFIGS = [
 
 @pytest.mark.parametrize("bench", [MBPP(), SanitizedMBPP()], ids=["mbpp", "sanitized"])
 def test_no_prompt_ever_contains_its_own_target(bench: MBPP | SanitizedMBPP) -> None:
-    max_shots = len(bench.shot_pool(DATA)) - 1
+    max_shots = len(bench.shot_pool("test", DATA)) - 1
     checked = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ShotSubstitutionWarning)

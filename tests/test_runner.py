@@ -9,8 +9,8 @@ from progsynth.backends.mock import MockBackend
 from progsynth.benchmarks import get_benchmark
 from progsynth.benchmarks.base import PromptConfig, PromptStyle
 from progsynth.benchmarks.sources import data_config_from_env
-from progsynth.config import RunConfig
-from progsynth.runner import run
+from progsynth.run.config import RunConfig
+from progsynth.run.pipeline import run
 from progsynth.types import Completion, FinishReason, GenerationRequest, SamplingParams
 
 

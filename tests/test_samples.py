@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from progsynth.errors import DataError, UsageError
-from progsynth.samples import SampleStore, header_path, read_samples
+from progsynth.store.samples import SampleStore, header_path, read_samples
 from progsynth.types import FinishReason, Sample
 
 HEADER = {"benchmark": "mbpp", "split": "test", "backend": "mock", "model": "m", "sampling": {"t": 0}}
@@ -22,7 +22,7 @@ WRITER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from progsynth.samples import SampleStore
+    from progsynth.store.samples import SampleStore
     from progsynth.types import Sample
     store = SampleStore(Path(sys.argv[1]), {"benchmark": "mbpp", "split": "test", "backend": "mock",
                         "model": "m", "sampling": {"t": 0}})

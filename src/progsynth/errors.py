@@ -54,3 +54,22 @@ class ExecutionError(ProgsynthError):
     """The sandbox itself failed (not the program under test)."""
 
     exit_code = 5
+
+
+class TransientBackendError(BackendError):
+    """A failure that may pass if asked again (rate limit, overloaded server, dropped connection).
+
+    Backends raise it instead of retrying themselves, so retries live in one place for every backend
+    (``progsynth.backends.managed``). ``retry_after`` is the delay the server asked for, in seconds,
+    if it named one; ``detail`` is the server's own words, kept after the attempt count.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.detail = detail
+
+    def exhausted(self, attempts: int) -> BackendError:
+        """The one-line error that stops the run once no attempt is left."""
+        detail = f": {self.detail}" if self.detail else ""
+        return BackendError(f"{self.message} after {attempts} attempt(s){detail}")

@@ -7,7 +7,7 @@ least one of its samples passes) and "% of samples that solve" (all samples pool
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,7 +98,3 @@ def summarize(
     pooled = float(c.sum() / n.sum()) if n.sum() else 0.0
     out["samples_pass"] = Estimate(pooled, *_bootstrap(frac, n.astype(np.float64), reps, seed))
     return out
-
-
-def estimates_to_json(est: Mapping[str, Estimate]) -> dict[str, dict[str, Any]]:
-    return {name: e.to_json() for name, e in est.items()}

@@ -1,16 +1,24 @@
-"""Helpers every generating backend shares: seeds, stop strings, error completions, option checks."""
+"""What every generating backend shares: seeds, error completions, chunked sampling, context checks.
+
+Written once here so that the backends agree on the things a results file depends on: which seed
+sample ``k`` of a task gets, that greedy decoding generates once and copies, and that a prompt too
+long for the context is a failed generation rather than a failed run.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable
 from types import ModuleType
 
-from progsynth.errors import BackendError, UsageError
+from progsynth.errors import BackendError
 from progsynth.types import Completion, FinishReason, GenerationRequest
 
 SEED_MODULUS = 2**31 - 1
+
+#: ``draw(count, offset)``: up to ``count`` samples starting at sample ``first_idx + offset``.
+Draw = Callable[[int, int], list[Completion]]
 
 
 def task_seed(seed: int, task_id: str) -> int:
@@ -34,12 +42,6 @@ def error_completions(n: int, message: str) -> list[Completion]:
     return [Completion(text="", finish_reason=FinishReason.ERROR, tokens=0, error=message)] * n
 
 
-def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
-    """``text`` before the earliest stop string, and whether one was found."""
-    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
-    return (text[:cut], True) if cut >= 0 else (text, False)
-
-
 def sample_count(request: GenerationRequest) -> int:
     """How many distinct generations a request needs: greedy decoding gives one answer, copied n times."""
     return 1 if request.params.greedy else request.params.n
@@ -50,6 +52,51 @@ def replicate(completions: list[Completion], n: int) -> list[Completion]:
     return completions if len(completions) >= n else completions + [completions[0]] * (n - len(completions))
 
 
+class PromptRejected(Exception):
+    """The model refused this prompt (too long for its context): a failed generation, not a failed run."""
+
+
+def sample_in_chunks(request: GenerationRequest, chunk_size: Callable[[], int], draw: Draw) -> list[Completion]:
+    """The request's samples drawn ``chunk_size()`` at a time (a server's ``n`` limit, a batch size).
+
+    ``chunk_size`` is asked before every chunk because a backend may learn mid-request that its
+    server draws fewer at once; ``draw`` may return fewer than asked for the same reason. A draw
+    that raises ``PromptRejected`` fails the whole request: every chunk shares the prompt.
+    """
+    wanted = sample_count(request)
+    out: list[Completion] = []
+    try:
+        while len(out) < wanted:
+            out.extend(draw(min(chunk_size(), wanted - len(out)), len(out)))
+    except PromptRejected as exc:
+        return error_completions(request.params.n, str(exc))
+    return replicate(out[:wanted], request.params.n)
+
+
+def sample_within_context(
+    request: GenerationRequest,
+    *,
+    prompt_tokens: int,
+    ctx: int,
+    chunk_size: Callable[[], int],
+    draw: Callable[[int, int, int], list[Completion]],
+    hint: str = "",
+) -> list[Completion]:
+    """``sample_in_chunks`` for a local model whose context holds the prompt and the generation.
+
+    A prompt that leaves no room to generate is a failed generation for this task only; otherwise
+    ``draw(count, offset, max_new)`` gets the token budget that still fits (at most ``max_tokens``).
+    ``hint`` names the option that sets ``ctx``, for the message.
+    """
+    budget = ctx - prompt_tokens
+    if budget <= 0:
+        where = f" ({hint})" if hint else ""
+        message = f"prompt of {prompt_tokens} tokens exceeds the context of {ctx} tokens{where}"
+        return error_completions(request.params.n, message)
+    max_new = min(budget, request.params.max_tokens)
+    return sample_in_chunks(request, chunk_size, lambda count, offset: draw(count, offset, max_new))
+
+
 def require_module(module: str, extra: str, what: str) -> ModuleType:
     """Import an optional dependency or fail with the exact install command."""
     try:
@@ -58,37 +105,3 @@ def require_module(module: str, extra: str, what: str) -> ModuleType:
         raise BackendError(
             f"{what} needs the '{module}' package ({exc.msg}): pip install 'progsynth[{extra}]'"
         ) from None
-
-
-def positive_int(name: str, value: object, minimum: int = 1) -> int:
-    """Backend options arrive from the CLI or Python callers: checked once, here."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise UsageError(f"backend option '{name}' must be an integer, got {value!r}")
-    try:
-        number = int(value)
-    except ValueError:
-        raise UsageError(f"backend option '{name}' must be an integer, got {value!r}") from None
-    if number < minimum:
-        raise UsageError(f"backend option '{name}' must be at least {minimum}, got {number}")
-    return number
-
-
-def positive_float(name: str, value: object) -> float:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise UsageError(f"backend option '{name}' must be a number, got {value!r}") from None
-    if number <= 0:
-        raise UsageError(f"backend option '{name}' must be > 0, got {number}")
-    return number
-
-
-def as_bool(name: str, value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise UsageError(f"backend option '{name}' must be true or false, got {value!r}")

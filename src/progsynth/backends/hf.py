@@ -10,25 +10,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from progsynth.backends.common import (
-    as_bool,
-    cut_at_stop,
-    error_completions,
-    positive_int,
-    replicate,
-    require_module,
-    sample_count,
-    sample_seed,
-)
+from progsynth.backends.base import Backend
+from progsynth.backends.common import require_module, sample_seed, sample_within_context
 from progsynth.errors import BackendError, UsageError
+from progsynth.extraction import cut_at_stop
+from progsynth.options import OptionKind, OptionSpec
 from progsynth.types import Completion, FinishReason, GenerationRequest
 
 
 @dataclass(frozen=True)
 class HFOptions:
-    """Validated options (see ``TransformersBackend``)."""
+    """Validated options (see ``TransformersBackend.options``); ``ctx`` None means the model's own."""
 
     device: str
     dtype: str
@@ -38,36 +32,30 @@ class HFOptions:
     ctx: int | None
     trust_remote_code: bool
 
-    @classmethod
-    def parse(cls, raw: dict[str, Any]) -> HFOptions:
-        dtype = str(raw.pop("dtype", "auto"))
-        if dtype not in ("auto", "float32", "float16", "bfloat16"):
-            raise UsageError(f"backend option 'dtype' must be auto, float32, float16 or bfloat16, got {dtype!r}")
-        ctx = raw.pop("ctx", None)
-        return cls(
-            device=str(raw.pop("device", "auto")),
-            dtype=dtype,
-            batch_size=positive_int("batch_size", raw.pop("batch_size", 8)),
-            chat=as_bool("chat", raw.pop("chat", False)),
-            download=as_bool("download", raw.pop("download", False)),
-            ctx=None if ctx is None else positive_int("ctx", ctx),
-            trust_remote_code=as_bool("trust_remote_code", raw.pop("trust_remote_code", False)),
-        )
 
-
-class TransformersBackend:
+class TransformersBackend(Backend):
     """Samples with ``AutoModelForCausalLM.generate``.
 
-    Options: ``model`` (checkpoint directory, or hub id with ``download=True``), ``device``
-    (auto/cpu/cuda/cuda:1...), ``dtype``, ``batch_size`` (samples per forward batch), ``chat``
-    (apply the tokenizer's chat template), ``ctx`` (context limit; default: the model's).
+    ``model``: a checkpoint directory, or a hub id with ``download=True``.
     """
 
+    label: ClassVar[str] = "transformers"
+    supports_chat: ClassVar[bool] = True
+    options: ClassVar[tuple[OptionSpec, ...]] = (
+        OptionSpec("device", OptionKind.STR, "auto, cpu, cuda, cuda:1...", default="auto"),
+        OptionSpec("dtype", OptionKind.CHOICE, "weights' precision (auto: float32 on CPU)", default="auto",
+                   choices=("auto", "float32", "float16", "bfloat16")),
+        OptionSpec("batch_size", OptionKind.INT, "samples per forward batch", default=8, minimum=1),
+        OptionSpec("chat", OptionKind.BOOL, "apply the tokenizer's chat template", default=False),
+        OptionSpec("download", OptionKind.BOOL, "allow fetching a hub id (never done silently)", default=False),
+        OptionSpec("ctx", OptionKind.INT, "context limit in tokens (default: the model's)", flag="--ctx",
+                   minimum=1),
+        OptionSpec("trust_remote_code", OptionKind.BOOL, "run the checkpoint's own modelling code",
+                   default=False),
+    )
+
     def __init__(self, model: str | os.PathLike[str] | None = None, **options: Any) -> None:
-        raw = dict(options)
-        self.options = HFOptions.parse(raw)
-        if raw:
-            raise UsageError(f"unknown transformers backend option(s): {', '.join(sorted(raw))}")
+        self.settings = HFOptions(**self.checked_options(options))
         if model is None:
             raise UsageError("the transformers backend needs model=<checkpoint directory or hub id>")
         self._torch = require_module("torch", "transformers", "the transformers backend")
@@ -75,11 +63,11 @@ class TransformersBackend:
         self.model_ref = str(model)
         self.device = self._pick_device()
         self.tokenizer, self.model = self._load()
-        self.ctx = self.options.ctx or _model_context(self.model.config)
+        self.ctx = self.settings.ctx or _model_context(self.model.config)
         self.name = f"transformers:{Path(self.model_ref).name or self.model_ref}"
 
     def _pick_device(self) -> str:
-        wanted = self.options.device
+        wanted = self.settings.device
         if wanted == "auto":
             return "cuda" if self._torch.cuda.is_available() else "cpu"
         if wanted.startswith("cuda") and not self._torch.cuda.is_available():
@@ -88,17 +76,17 @@ class TransformersBackend:
 
     def _load(self) -> tuple[Any, Any]:
         local = Path(self.model_ref).expanduser()
-        if not local.is_dir() and not self.options.download:
+        if not local.is_dir() and not self.settings.download:
             raise BackendError(
                 f"model directory not found: {local} (for a hub id, fetch it first with "
                 f"`hf download {self.model_ref}` or pass the backend option download=true)"
             )
         ref = str(local) if local.is_dir() else self.model_ref
         kwargs = {
-            "local_files_only": not self.options.download,
-            "trust_remote_code": self.options.trust_remote_code,
+            "local_files_only": not self.settings.download,
+            "trust_remote_code": self.settings.trust_remote_code,
         }
-        dtype = self.options.dtype
+        dtype = self.settings.dtype
         if dtype == "auto" and self.device == "cpu":
             dtype = "float32"  # half precision on CPU is slow or unsupported
         try:
@@ -115,20 +103,16 @@ class TransformersBackend:
 
     def generate(self, request: GenerationRequest) -> list[Completion]:
         prompt_ids = self._encode(request.prompt)
-        budget = self.ctx - len(prompt_ids)
-        if budget <= 0:
-            msg = f"prompt of {len(prompt_ids)} tokens exceeds the context of {self.ctx} tokens"
-            return error_completions(request.params.n, msg)
-        wanted = sample_count(request)
-        out: list[Completion] = []
-        while len(out) < wanted:
-            size = min(self.options.batch_size, wanted - len(out))
-            max_new = min(budget, request.params.max_tokens)
-            out.extend(self._batch(request, prompt_ids, size, len(out), max_new))
-        return replicate(out, request.params.n)
+        return sample_within_context(
+            request,
+            prompt_tokens=len(prompt_ids),
+            ctx=self.ctx,
+            chunk_size=lambda: self.settings.batch_size,
+            draw=lambda size, offset, max_new: self._batch(request, prompt_ids, size, offset, max_new),
+        )
 
     def _encode(self, prompt: str) -> list[int]:
-        if self.options.chat:
+        if self.settings.chat:
             messages = [{"role": "user", "content": prompt}]
             text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -184,14 +168,13 @@ class TransformersBackend:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "name": self.name,
-            "backend": "transformers",
+            **super().describe(),
             "model": self.model_ref,
             "device": self.device,
             "dtype": str(self.model.dtype).removeprefix("torch."),
             "ctx": self.ctx,
-            "batch_size": self.options.batch_size,
-            "chat": self.options.chat,
+            "batch_size": self.settings.batch_size,
+            "chat": self.settings.chat,
             "runtime_version": f"transformers {self._tf.__version__}, torch {self._torch.__version__}",
         }
 

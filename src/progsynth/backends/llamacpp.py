@@ -25,28 +25,17 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, ClassVar
 
-from progsynth.backends.common import (
-    as_bool,
-    error_completions,
-    positive_int,
-    replicate,
-    require_module,
-    sample_count,
-    sample_seed,
-)
+from progsynth.backends.base import Backend
+from progsynth.backends.common import PromptRejected, require_module, sample_seed, sample_within_context
 from progsynth.backends.models import ResolvedModel, resolve_model
-from progsynth.errors import BackendError, UsageError
+from progsynth.errors import BackendError
+from progsynth.machine import usable_cores
+from progsynth.options import OptionKind, OptionSpec
 from progsynth.types import Completion, FinishReason, GenerationRequest
 
 _STOP_TYPES = {"word": FinishReason.STOP, "eos": FinishReason.EOS, "limit": FinishReason.LENGTH}
-
-
-def usable_cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def default_threads() -> int:
@@ -76,46 +65,53 @@ class LlamaCppOptions:
     chat: bool
     gen_budget: int
 
-    @classmethod
-    def parse(cls, raw: dict[str, Any]) -> LlamaCppOptions:
-        threads_opt = raw.pop("threads", None)
-        threads = default_threads() if threads_opt in (None, "auto", 0) else positive_int("threads", threads_opt)
-        return cls(
-            threads=threads,
-            batch_threads=positive_int("batch_threads", raw.pop("batch_threads", None) or threads),
-            ctx=positive_int("ctx", raw.pop("ctx", 8192), minimum=256),
-            parallel=positive_int("parallel", raw.pop("parallel", 8)),
-            chat=as_bool("chat", raw.pop("chat", False)),
-            gen_budget=positive_int("gen_budget", raw.pop("gen_budget", 1024)),
-        )
 
-
-class LlamaCppBackend:
+class LlamaCppBackend(Backend):
     """Generates with a GGUF model through an in-process llama.cpp server.
 
-    Options: ``model`` (None for the packaged default, an alias such as ``gemma3-270m``, or a .gguf
-    path), ``threads``, ``batch_threads`` (prompt evaluation), ``ctx`` (tokens per sequence),
-    ``parallel`` (samples decoded together), ``chat`` (wrap the prompt in the model's chat template).
+    ``model``: None for the packaged default, an alias such as ``gemma3-270m``, or a .gguf path.
     """
 
+    label: ClassVar[str] = "llamacpp"
+    supports_chat: ClassVar[bool] = True
+    options: ClassVar[tuple[OptionSpec, ...]] = (
+        OptionSpec("threads", OptionKind.INT, "llama.cpp threads (0 or 'auto': the cores that are idle now)",
+                   flag="--threads", minimum=0),
+        OptionSpec("batch_threads", OptionKind.INT, "threads for prompt evaluation (default: threads)", minimum=1),
+        OptionSpec("ctx", OptionKind.INT, "context per sequence in tokens (prompt plus generation)",
+                   default=8192, flag="--ctx", minimum=256),
+        OptionSpec("parallel", OptionKind.INT, "samples of a task decoded together", default=8, minimum=1),
+        OptionSpec("chat", OptionKind.BOOL, "wrap the prompt in the model's chat template", default=False),
+        OptionSpec("gen_budget", OptionKind.INT, "tokens reserved per extra parallel sequence",
+                   default=1024, minimum=1),
+    )
+
     def __init__(self, model: str | os.PathLike[str] | None = None, **options: Any) -> None:
-        raw = dict(options)
-        self.options = LlamaCppOptions.parse(raw)
-        if raw:
-            raise UsageError(f"unknown llamacpp backend option(s): {', '.join(sorted(raw))}")
+        if options.get("threads") == "auto":
+            options["threads"] = None  # the documented spelling of "pick for me"
+        opts = self.checked_options(options)
+        threads = opts["threads"] or default_threads()
+        self.settings = LlamaCppOptions(
+            threads=threads,
+            batch_threads=opts["batch_threads"] or threads,
+            ctx=opts["ctx"],
+            parallel=opts["parallel"],
+            chat=opts["chat"],
+            gen_budget=opts["gen_budget"],
+        )
         self.model: ResolvedModel = resolve_model(model)
         self.name = f"llamacpp:{self.model.name}"
         self._runtime = require_module("xllamacpp", "llamacpp", "the llama.cpp backend")
         self._httpx = httpx = require_module("httpx", "llamacpp", "the llama.cpp backend")
         self._server = self._start_server()
-        self._client = httpx.Client(
+        self._client: Any = httpx.Client(
             base_url=str(self._server.listening_address),
             headers={"Authorization": f"Bearer {self._key}"},
             timeout=httpx.Timeout(None, connect=10.0),
         )
 
     def _start_server(self) -> Any:
-        xl, opts = self._runtime, self.options
+        xl, opts = self._runtime, self.settings
         params = xl.CommonParams()
         params.model.path = str(self.model.path)
         params.n_parallel = opts.parallel
@@ -134,22 +130,19 @@ class LlamaCppBackend:
         except (RuntimeError, ValueError) as exc:  # the runtime's messages are generic
             raise BackendError(f"llama.cpp could not load {self.model.path}: {exc}") from None
 
-    # --- the Backend protocol -------------------------------------------------------------------
+    # --- generation ---------------------------------------------------------------------------
 
     def generate(self, request: GenerationRequest) -> list[Completion]:
         """``request.params.n`` samples: one prompt evaluation, decoded ``parallel`` at a time."""
         prompt = self._render(request.prompt)
-        n_prompt = self.count_tokens(prompt, special=True)
-        budget = self.options.ctx - n_prompt
-        if budget <= 0:
-            msg = f"prompt of {n_prompt} tokens exceeds the context of {self.options.ctx} tokens (option ctx)"
-            return error_completions(request.params.n, msg)
-        wanted = sample_count(request)
-        out: list[Completion] = []
-        while len(out) < wanted:
-            chunk = min(self.options.parallel, wanted - len(out))
-            out.extend(self._complete(request, prompt, chunk, len(out), min(budget, request.params.max_tokens)))
-        return replicate(out, request.params.n)
+        return sample_within_context(
+            request,
+            prompt_tokens=self.count_tokens(prompt, special=True),
+            ctx=self.settings.ctx,
+            chunk_size=lambda: self.settings.parallel,
+            draw=lambda n, offset, max_new: self._complete(request, prompt, n, offset, max_new),
+            hint="option ctx",
+        )
 
     def _complete(
         self, request: GenerationRequest, prompt: str, n: int, offset: int, max_tokens: int
@@ -168,8 +161,6 @@ class LlamaCppBackend:
             "cache_prompt": True,
         }
         reply = self._post("/completion", body)
-        if isinstance(reply, dict) and "error" in reply:
-            return error_completions(n, _error_text(reply))
         results = reply if isinstance(reply, list) else [reply]
         results = sorted(results, key=lambda r: int(r.get("index", 0)))
         if len(results) != n:
@@ -183,14 +174,14 @@ class LlamaCppBackend:
             raise BackendError(f"llama.cpp server stopped answering ({type(exc).__name__}: {exc})") from None
         data = response.json()
         if response.status_code == 400 and isinstance(data, dict) and "context" in _error_text(data):
-            return data  # a prompt too long for the context: a failed generation, not a failed run
+            raise PromptRejected(_error_text(data))  # too long for the context: a failed generation
         if response.status_code != 200:
             raise BackendError(f"llama.cpp server error (HTTP {response.status_code}): {_error_text(data)}")
         return data
 
     def _render(self, prompt: str) -> str:
         """The prompt as the model sees it: raw text, or a user turn in the model's chat template."""
-        if not self.options.chat:
+        if not self.settings.chat:
             return prompt
         reply = self._post("/apply-template", {"messages": [{"role": "user", "content": prompt}]})
         return str(reply["prompt"])
@@ -203,31 +194,24 @@ class LlamaCppBackend:
     def describe(self) -> dict[str, Any]:
         """What the results file records about the model and runtime."""
         return {
-            "name": self.name,
-            "backend": "llamacpp",
+            **super().describe(),
             "runtime": "xllamacpp",
             "runtime_version": str(getattr(self._runtime, "__version__", "unknown")),
             "model_path": str(self.model.path),
             "model_sha256": self.model.sha256,
-            "threads": self.options.threads,
-            "batch_threads": self.options.batch_threads,
-            "ctx": self.options.ctx,
-            "parallel": self.options.parallel,
-            "chat": self.options.chat,
+            "threads": self.settings.threads,
+            "batch_threads": self.settings.batch_threads,
+            "ctx": self.settings.ctx,
+            "parallel": self.settings.parallel,
+            "chat": self.settings.chat,
         }
 
     def close(self) -> None:
         """Stop the server thread and free the model (also happens at interpreter exit)."""
-        client, self._client = getattr(self, "_client", None), None
+        client, self._client = self._client, None
         if client is not None:
             client.close()
         self._server = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
 
 def _to_completion(result: dict[str, Any]) -> Completion:

@@ -9,10 +9,12 @@ without any model. A script replaces that: a mapping ``task_id -> list of texts/
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeAlias
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, TypeAlias
 
+from progsynth.backends.base import Backend
 from progsynth.errors import BackendError, UsageError
+from progsynth.options import OptionKind, OptionSpec
 from progsynth.types import Completion, FinishReason, GenerationRequest
 
 ScriptEntry: TypeAlias = str | Completion
@@ -24,29 +26,37 @@ WRONG_PROGRAM = "def _mock_wrong_answer():\n    return None\n"
 WRONG_BODY = "    return None\n"
 
 
-class MockBackend:
+class MockBackend(Backend):
     """Deterministic scripted completions (``delay_s`` simulates a slow model per request).
 
-    ``fail_on`` names task ids for which ``generate`` raises BackendError, to test that a run
-    stops cleanly; ``calls`` records every request, to test what the runner asked for.
+    ``script`` and ``fail_on`` are Python-only keywords (a mapping or callable, a list of task ids).
+    ``fail_on`` names task ids for which ``generate`` raises BackendError, to test that a run stops
+    cleanly; ``calls`` records every request, to test what the runner asked for. ``model`` is
+    accepted (the CLI passes ``--model`` to every backend) and ignored.
     """
+
+    label: ClassVar[str] = "mock"
+    options: ClassVar[tuple[OptionSpec, ...]] = (
+        OptionSpec("name", OptionKind.STR, "name recorded in sample files (prefixed with 'mock:')", default="mock"),
+        OptionSpec("delay_s", OptionKind.FLOAT, "seconds each request takes, to simulate a slow model",
+                   default=0.0, minimum=0),
+    )
 
     def __init__(
         self,
         script: Script | None = None,
         *,
-        name: str = "mock",
-        delay_s: float | str = 0.0,
+        model: str | None = None,
         fail_on: Iterable[str] = (),
-        **unknown: Any,
+        **options: Any,
     ) -> None:
-        if unknown:
-            raise UsageError(f"unknown mock backend option(s): {', '.join(sorted(unknown))}")
+        opts = self.checked_options(options)
         if script is not None and not callable(script) and not isinstance(script, Mapping):
             raise UsageError("mock backend: script must be a mapping task_id -> texts, or a callable")
         self.script = script
+        name = str(opts["name"])
         self.name = name if name.startswith("mock") else f"mock:{name}"
-        self.delay_s = float(delay_s)
+        self.delay_s = float(opts["delay_s"])
         self.fail_on = frozenset(fail_on)
         self.calls: list[GenerationRequest] = []
 
@@ -57,13 +67,6 @@ class MockBackend:
         if self.delay_s:
             time.sleep(self.delay_s)
         return [self._one(request, request.first_idx + i) for i in range(request.params.n)]
-
-    def generate_many(
-        self, requests: Iterable[GenerationRequest]
-    ) -> Iterator[tuple[GenerationRequest, list[Completion]]]:
-        """The optional batch interface, in request order (tests exercise the runner's use of it)."""
-        for request in requests:
-            yield request, self.generate(request)
 
     def _one(self, request: GenerationRequest, idx: int) -> Completion:
         entry = self._entry(request, idx)
@@ -81,11 +84,8 @@ class MockBackend:
             return entries[idx % len(entries)]
         problem = request.problem
         if idx % 2 == 0:
-            return str(problem.extra.get("reference_completion", problem.reference))
+            return problem.reference_completion
         return WRONG_BODY if problem.prompt_prefix else WRONG_PROGRAM
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "backend": "mock", "scripted": self.script is not None}
-
-    def close(self) -> None:
-        pass
+        return {**super().describe(), "scripted": self.script is not None}

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
+from progsynth.backends.base import Backend
 from progsynth.types import Completion, FinishReason, GenerationRequest
 
 
-class ReferenceBackend:
+class ReferenceBackend(Backend):
+    """Every sample is ``problem.reference_completion``, so a run over it should pass every task."""
+
+    label: ClassVar[str] = "reference"
     name = "reference"
 
-    def __init__(self, **_: Any) -> None:
-        pass
+    def __init__(self, model: str | None = None, **options: Any) -> None:
+        """``model`` is accepted (the CLI passes ``--model`` to every backend) and ignored."""
+        self.checked_options(options)
 
     def generate(self, request: GenerationRequest) -> list[Completion]:
-        text = request.problem.extra.get("reference_completion", request.problem.reference)
-        return [Completion(text=str(text), finish_reason=FinishReason.REFERENCE)] * request.params.n
+        completion = Completion(text=request.problem.reference_completion, finish_reason=FinishReason.REFERENCE)
+        return [completion] * request.params.n

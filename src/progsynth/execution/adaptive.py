@@ -13,6 +13,8 @@ from progsynth.execution.api import ExecRequest, Executor, Limits
 
 @dataclass(frozen=True)
 class AdaptiveTimeouts:
+    """Per-task CPU limits: ``factor`` x the reference solution's CPU time, at least ``floor_s``."""
+
     factor: float = 5.0
     floor_s: float = 1.0
 

@@ -4,11 +4,15 @@ isolated (processes, namespaces, rlimits) is the implementation's business and c
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import abc
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Self
 
 from progsynth.verdicts import Verdict
+
+if TYPE_CHECKING:
+    from progsynth.execution.sandbox.protections import ProtectionStatus
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,7 @@ class Limits:
 
     @property
     def wall_limit(self) -> float:
+        """The wall-clock backstop: programs that sleep or block use no CPU time."""
         return self.wall_timeout_s if self.wall_timeout_s is not None else max(3 * self.timeout_s, 30.0)
 
 
@@ -45,11 +50,30 @@ class ExecRequest:
     limits: Limits = Limits()
 
 
-class Executor(Protocol):
+class Executor(abc.ABC):
     """Runs requests and yields ``(key, verdict)`` pairs as they finish, in any order.
 
-    Every request yields exactly one verdict, whatever the program does. Implementations that hold
-    resources also offer ``close()`` and the context-manager protocol.
+    Every request yields exactly one verdict, whatever the program does. A base class rather than a
+    protocol so the optional parts have declared defaults every caller can rely on: ``close()`` (a
+    no-op), the context-manager protocol (which calls it) and ``protections`` (none claimed).
+    Subclasses implement ``run`` and override the rest where they hold resources or isolate.
     """
 
-    def run(self, requests: Iterable[ExecRequest]) -> Iterator[tuple[str, Verdict]]: ...
+    @abc.abstractmethod
+    def run(self, requests: Iterable[ExecRequest]) -> Iterator[tuple[str, Verdict]]:
+        """The verdicts of ``requests``, streamed as they finish (one per request)."""
+
+    @property
+    def protections(self) -> Mapping[str, ProtectionStatus]:
+        """Protection name (``Protection.value``) -> what this executor really applies; results
+        files record it. Empty here: an executor that isolates nothing claims nothing."""
+        return {}
+
+    def close(self) -> None:  # noqa: B027 - a declared default, not something every subclass must write
+        """Release whatever the executor holds; calling it again does nothing."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,12 +1,19 @@
-"""Length-prefixed JSON messages over unix stream sockets, with optional file descriptors attached.
+"""Length-prefixed JSON messages over unix stream sockets, with optional file descriptors attached,
+and the names every message kind and exit reason goes by.
 
 JSON (not pickle) on every channel: a message from a sandboxed program can at worst be malformed,
 never make the reader run code. Readers cap message sizes and raise ``ProtocolError``.
+
+All three process roles speak this module (the caller, the pool process and its workers, the
+program's process), so it lives beside ``api`` rather than in one role's subpackage, and imports
+nothing from progsynth. The enums are ``StrEnum``s: a member goes on the wire as its plain string
+(the bytes are the same as with literals) and a received string compares equal to its member.
 """
 
 from __future__ import annotations
 
 import array
+import enum
 import json
 import os
 import socket
@@ -15,6 +22,53 @@ from typing import Any
 
 _HEADER = struct.Struct("!I")
 MAX_MESSAGE = 512 * 1024 * 1024
+
+
+class Msg(enum.StrEnum):
+    """The ``op`` of a control message (caller <-> pool process <-> worker)."""
+
+    SPAWN = "spawn"  # caller -> pool process: fork a worker for a slot
+    SPAWNED = "spawned"  # pool process -> caller: its pid, with the worker's socket attached
+    READY = "ready"  # pool process -> caller: configured; the cgroups to remove if it dies
+    EXIT = "exit"  # caller -> pool process or worker: stop
+    HELLO = "hello"  # worker -> caller: started; the protections it set up
+    JOB = "job"  # caller -> worker (-> template): run a program
+    DONE = "done"  # caller -> worker: the judge has what it needs
+    FINAL = "final"  # worker -> caller: how the program's process ended
+
+
+class Req(enum.StrEnum):
+    """The first element of the judge's requests to the program's process."""
+
+    CALL = "call"
+    GLOBAL = "global"
+    DIRECT = "direct"  # run a test statement inside the sandbox (no plain-data form)
+    UNARY = "unary"
+    BINOP = "binop"
+    GETATTR = "getattr"
+    SETATTR = "setattr"
+    GETITEM = "getitem"
+    SETITEM = "setitem"
+    FORMAT = "format"
+
+
+class Reply(enum.StrEnum):
+    """The first element of the program's process's replies."""
+
+    VALUE = "V"
+    RAISED = "X"  # [RAISED, type name, module, message]: how an exception crosses (never pickled)
+
+
+class ExitReason(enum.StrEnum):
+    """Why the worker stopped a program's process; recorded as ``verdict.details["exit_reason"]``."""
+
+    DONE = "done"  # the judge had what it needed and the worker stopped the program
+    EXITED = "exited"  # the program's process ended by itself
+    CPU_TIMEOUT = "cpu_timeout"
+    WALL_TIMEOUT = "wall_timeout"
+    MEMORY = "memory"  # the tree-wide memory limit killed it
+    SIGNAL = "signal"  # killed by a signal nobody here sent (a crash, its own kill)
+    SANDBOX_FAILED = "sandbox_failed"  # could not enter the sandbox; no program code ran
 
 
 class ProtocolError(Exception):

@@ -1,9 +1,11 @@
-"""The summary table printed at the end of a run."""
+"""The summary table printed at the end of a run, read from the typed results document."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+
+from progsynth.metrics import Estimate
+from progsynth.store.results import Failure, MetricsBlock, Results
 
 _LABELS = {"solved_any": "tasks solved (any sample)", "samples_pass": "samples that pass"}
 
@@ -12,60 +14,61 @@ def _pct(x: float) -> str:
     return f"{100 * x:5.1f}%"
 
 
-def metrics_table(block: Mapping[str, Any], indent: str = "  ") -> list[str]:
+def metrics_table(block: MetricsBlock, indent: str = "  ") -> list[str]:
     rows = [f"{indent}{'metric':<28}{'value':>8}   95% CI"]
-    for name, est in block["metrics"].items():
-        low, high = est["ci95"]
-        rows.append(f"{indent}{_LABELS.get(name, name):<28}{_pct(est['value']):>8}   [{_pct(low)}, {_pct(high)}]")
+    for name, est in block.metrics.items():
+        rows.append(f"{indent}{_LABELS.get(name, name):<28}{_pct(est.value):>8}   [{_pct(est.low)}, {_pct(est.high)}]")
     return rows
 
 
-def verdict_line(block: Mapping[str, Any]) -> str:
-    counts = ", ".join(f"{k} {v}" for k, v in block["verdicts"].items() if v)
-    errors = block.get("error_types") or {}
-    if errors:
-        top = ", ".join(f"{k} {v}" for k, v in list(errors.items())[:5])
+def verdict_line(block: MetricsBlock) -> str:
+    counts = ", ".join(f"{status.value} {v}" for status, v in block.verdicts.items() if v)
+    if block.error_types:
+        top = ", ".join(f"{k} {v}" for k, v in list(block.error_types.items())[:5])
         counts += f" (errors: {top})"
     return f"  verdicts: {counts or 'none'}"
 
 
-def summary(results: Mapping[str, Any], *, list_failures: int = 20) -> str:
-    cfg = results.get("config", {})
+def _inline(metrics: Mapping[str, Estimate]) -> str:
+    return ", ".join(f"{_LABELS.get(k, k)} {_pct(v.value).strip()}" for k, v in metrics.items())
+
+
+def summary(results: Results, *, list_failures: int = 20) -> str:
+    cfg, overall = results.config, results.overall
+    backend = f"  [{results.info.backend.get('name', '')}]" if results.info.backend is not None else ""
     lines = [
-        f"{cfg.get('benchmark', '?')} / {cfg.get('split', '?')}: {results['tasks']} tasks, "
-        f"{results['samples']} samples, {results['passed']} passed"
-        + (f"  [{results['backend'].get('name', '')}]" if isinstance(results.get("backend"), dict) else ""),
-        *metrics_table(results),
-        verdict_line(results),
+        f"{cfg.get('benchmark', '?')} / {cfg.get('split', '?')}: {overall.tasks} tasks, "
+        f"{overall.samples} samples, {overall.passed} passed{backend}",
+        *metrics_table(overall),
+        verdict_line(overall),
     ]
-    for split, block in (results.get("by_split") or {}).items():
-        lines.append(f"  split {split}: {block['tasks']} tasks, " + ", ".join(
-            f"{_LABELS.get(k, k)} {_pct(v['value']).strip()}" for k, v in block["metrics"].items()))
-    reasons = (results.get("generation") or {}).get("finish_reasons") or {}
-    if reasons:
-        lines.append("  generation ended by: " + ", ".join(f"{k} {v}" for k, v in reasons.items()))
-    challenge = results.get("challenge")
-    if challenge:
-        lines.append(f"  challenge tests ({challenge['tasks']} tasks): " + ", ".join(
-            f"{_LABELS.get(k, k)} {_pct(v['value']).strip()}" for k, v in challenge["metrics"].items()))
-    failed = results.get("failed_tasks") or []
-    if failed and len(failed) <= list_failures:
-        lines.append(f"  failing tasks ({len(failed)}):")
-        lines.extend(f"    {_failure_text(f)}" for f in failed)
-    if challenge and 0 < len(challenge.get("failed_tasks", [])) <= list_failures:
-        lines.append(f"  failing challenge tests ({len(challenge['failed_tasks'])}):")
-        lines.extend(f"    {_failure_text(f)}" for f in challenge["failed_tasks"])
-    if results.get("incomplete_tasks"):
-        lines.append(f"  tasks missing samples or verdicts: {len(results['incomplete_tasks'])}")
+    for split, block in results.by_split.items():
+        lines.append(f"  split {split}: {block.tasks} tasks, {_inline(block.metrics)}")
+    if results.finish_reasons:
+        lines.append("  generation ended by: " + ", ".join(f"{k} {v}" for k, v in results.finish_reasons.items()))
+    challenge = results.challenge
+    if challenge is not None:
+        lines.append(f"  challenge tests ({challenge.block.tasks} tasks): {_inline(challenge.block.metrics)}")
+    lines += _failure_list("failing tasks", results.failed_tasks, list_failures)
+    if challenge is not None:
+        lines += _failure_list("failing challenge tests", challenge.failed_tasks, list_failures)
+    if results.incomplete_tasks:
+        lines.append(f"  tasks missing samples or verdicts: {len(results.incomplete_tasks)}")
     return "\n".join(lines)
 
 
-def _failure_text(f: Mapping[str, Any]) -> str:
-    parts = [f"{f['task_id']} #{f['sample_idx']}: {f['status']}"]
-    if f.get("error_type"):
-        parts.append(str(f["error_type"]))
-    if f.get("failed_test") is not None:
-        parts.append(f"test {f['failed_test']}")
-    if f.get("message"):
-        parts.append(str(f["message"]).splitlines()[0][:120])
+def _failure_list(title: str, failures: tuple[Failure, ...], most: int) -> Iterable[str]:
+    if not failures or len(failures) > most:
+        return []
+    return [f"  {title} ({len(failures)}):", *(f"    {_failure_text(f)}" for f in failures)]
+
+
+def _failure_text(f: Failure) -> str:
+    parts = [f"{f.task_id} #{f.sample_idx}: {f.status.value}"]
+    if f.error_type:
+        parts.append(f.error_type)
+    if f.failed_test is not None:
+        parts.append(f"test {f.failed_test}")
+    if f.message:
+        parts.append(f.message.splitlines()[0][:120])
     return " ".join(parts)
