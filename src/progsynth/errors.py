@@ -73,3 +73,8 @@ class TransientBackendError(BackendError):
         """The one-line error that stops the run once no attempt is left."""
         detail = f": {self.detail}" if self.detail else ""
         return BackendError(f"{self.message} after {attempts} attempt(s){detail}")
+
+
+class InputWarning(UserWarning):
+    """Something in an input file that did not stop the run but changes what is scored (e.g. a torn
+    last line): shown on the terminal and recorded in the results."""

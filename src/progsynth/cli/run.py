@@ -44,6 +44,9 @@ EXECUTION = stack(
     click.option("--workers", type=click.IntRange(min=1), default=None, help="Executor workers (default: all cores)."),
     click.option("--challenge/--no-challenge", default=True, show_default=True,
                  help="Also run MBPP's challenge_test_list (reported separately)."),
+    click.option("--missing-as-failed", is_flag=True,
+                 help="Count tasks of the split without samples as failures (default: leave them out of every "
+                      "metric and say how many there are)."),
     BENCHMARK_FLAGS.decorators(),
     click.option("--fresh", is_flag=True, help="Discard an existing run directory's files and start over."),
     click.option("--quiet", "-q", is_flag=True, help="No progress line."),
@@ -62,6 +65,7 @@ def _config(kw: dict[str, Any], **fields: Any) -> RunConfig:
         workers=kw["workers"],
         data=data_config(kw),
         challenge=kw["challenge"],
+        missing_as_failed=kw["missing_as_failed"],
         fresh=kw["fresh"],
         **fields,
     )

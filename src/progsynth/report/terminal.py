@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from progsynth.metrics import Estimate
-from progsynth.store.results import Failure, MetricsBlock, Results
+from progsynth.store.results import Coverage, Failure, MetricsBlock, Results
 
 _LABELS = {"solved_any": "tasks solved (any sample)", "samples_pass": "samples that pass"}
 
@@ -19,6 +19,19 @@ def metrics_table(block: MetricsBlock, indent: str = "  ") -> list[str]:
     for name, est in block.metrics.items():
         rows.append(f"{indent}{_LABELS.get(name, name):<28}{_pct(est.value):>8}   [{_pct(est.low)}, {_pct(est.high)}]")
     return rows
+
+
+def coverage_lines(coverage: Coverage) -> list[str]:
+    """Say plainly when the scores do not cover the whole split, and how to change that."""
+    absent = len(coverage.absent_tasks)
+    if not absent:
+        return []
+    if coverage.missing_as_failed:
+        return [f"  NOTE: {absent} of the split's {coverage.split_tasks} tasks have no samples; "
+                "they are counted as failures (--missing-as-failed)"]
+    scored = coverage.split_tasks - absent
+    return [f"  NOTE: {absent} of the split's {coverage.split_tasks} tasks have no samples and are left out of "
+            f"every metric below (scored: {scored}); --missing-as-failed counts them as failures"]
 
 
 def verdict_line(block: MetricsBlock) -> str:
@@ -39,6 +52,7 @@ def summary(results: Results, *, list_failures: int = 20) -> str:
     lines = [
         f"{cfg.get('benchmark', '?')} / {cfg.get('split', '?')}: {overall.tasks} tasks, "
         f"{overall.samples} samples, {overall.passed} passed{backend}",
+        *coverage_lines(results.coverage),
         *metrics_table(overall),
         verdict_line(overall),
     ]

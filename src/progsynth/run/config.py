@@ -55,6 +55,8 @@ class RunConfig:
     workers: int | None = None
     data: DataConfig = DataConfig()
     challenge: bool = True
+    #: score tasks without samples as failures instead of leaving them out (see store.results.Coverage)
+    missing_as_failed: bool = False
     fresh: bool = False
 
     def __post_init__(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 from progsynth.backends import create_backend
 from progsynth.backends.base import Backend
 from progsynth.benchmarks import Benchmark, get_benchmark
-from progsynth.errors import UsageError
+from progsynth.errors import InputWarning, UsageError
 from progsynth.execution.api import Executor
 from progsynth.machine import environment
 from progsynth.run.config import RunConfig, to_jsonable
@@ -34,7 +35,8 @@ from progsynth.store.verdicts import VerdictStore
 from progsynth.types import Problem, Sample, SamplingParams
 from progsynth.verdicts import Verdict
 
-ExecutorFactory = Callable[[RunConfig, Benchmark], Executor]
+#: Starts the executor for a run; gets the configuration and the paths its programs must not read.
+ExecutorFactory = Callable[[RunConfig, tuple[Path, ...]], Executor]
 #: Feeds the judging stage and returns the samples the results are computed over.
 Feed = Callable[[JudgingStage, Progress], list[Sample]]
 
@@ -52,12 +54,12 @@ class RunOutput:
         return self.out_dir / RESULTS_FILE
 
 
-def default_executor(cfg: RunConfig, bench: Benchmark) -> Executor:
+def default_executor(cfg: RunConfig, hidden: tuple[Path, ...]) -> Executor:
     """The sandboxed worker pool, started in a small process of its own (never forked from here),
-    with the benchmark's data files hidden from the programs it runs."""
+    with ``hidden`` (the benchmark's data, the cache, the run's own files) hidden from its programs."""
     from progsynth.execution import SandboxConfig, create_executor
 
-    sandbox = SandboxConfig(hidden=tuple(str(p) for p in bench.data_paths(cfg.data)))
+    sandbox = SandboxConfig(hidden=tuple(str(p) for p in hidden))
     return create_executor(limits=cfg.limits, workers=cfg.workers, sandbox=sandbox)
 
 
@@ -110,7 +112,14 @@ class Run:
 
     def judge_file(self, samples_path: Path) -> RunOutput:
         """Execute and score an existing samples file (from progsynth or another harness)."""
-        lines = read_samples(samples_path, self.bench.normalize_task_id)
+        torn: list[str] = []
+
+        def on_torn(line: int) -> None:
+            torn.append(f"{samples_path}:{line}: the last line is cut short (no newline, not valid JSON); "
+                        "it was not scored")
+            warnings.warn(torn[-1], InputWarning, stacklevel=2)
+
+        lines = read_samples(samples_path, self.bench.normalize_task_id, on_torn)
         samples = [item.sample for item in lines if item.sample.task_id in self.by_id]
         if not samples:
             raise UsageError(f"{samples_path}: no sample belongs to {self.bench.name} split '{self.split}'")
@@ -124,18 +133,21 @@ class Run:
             return samples
 
         n = max(s.sample_idx for s in samples) + 1
-        return self._judge("evaluate", self.cfg.sampling, n, feed, RunInfo(samples_file=str(samples_path)))
+        info = RunInfo(samples_file=str(samples_path), input_warnings=tuple(torn))
+        return self._judge("evaluate", self.cfg.sampling, n, feed, info, hide=(samples_path,))
 
     # --- the shared sequence: stores, judging stage, results ---------------------------------------
 
-    def _judge(self, label: str, sampling: SamplingParams, n: int, feed: Feed, info: RunInfo) -> RunOutput:
+    def _judge(self, label: str, sampling: SamplingParams, n: int, feed: Feed, info: RunInfo,
+               hide: tuple[Path, ...] = ()) -> RunOutput:
         started = time.monotonic()
+        hidden = (*self.bench.data_paths(self.cfg.data), self.out_dir.resolve(), *(p.resolve() for p in hide))
         progress = Progress(label, len(self.problems), enabled=self.show_progress)
 
         def on_verdict(job: ExecJob, verdict: Verdict) -> None:
             progress.judged_one(verdict.passed)
 
-        with self.executor_factory(self.cfg, self.bench) as executor, \
+        with self.executor_factory(self.cfg, hidden) as executor, \
                 VerdictStore(self.out_dir / VERDICTS_FILE) as vstore:
             stage = JudgingStage(executor, vstore, on_verdict)
             stage.start()
@@ -147,7 +159,7 @@ class Run:
             info = replace(info, sandbox=to_jsonable(executor.protections),
                            wall_s=round(time.monotonic() - started, 2))
         document = build_results(self.cfg.results_config(self.split, sampling), environment(), self.problems,
-                                 vstore.records, samples, n, info)
+                                 vstore.records, samples, n, info, self.cfg.missing_as_failed)
         results = document.to_json()
         write_json_atomic(self.out_dir / RESULTS_FILE, results)
         return RunOutput(document, results, self.out_dir)

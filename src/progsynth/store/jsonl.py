@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Self
 
@@ -47,8 +47,11 @@ def _last_newline_end(fh: IO[bytes], size: int) -> int:
     return 0
 
 
-def iter_records(path: Path, *, allow_torn_tail: bool = True) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, record)``; blank lines are skipped, a torn final line is ignored.
+def iter_records(path: Path, *, allow_torn_tail: bool = True,
+                 on_torn: Callable[[int], None] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, record)``; blank lines are skipped, a torn final line (no newline, not
+    valid JSON: a writer killed mid-line) is skipped and its number passed to ``on_torn``, so a caller
+    reading someone else's file can say so instead of dropping it silently.
 
     Raises DataError naming the file and line for invalid JSON or a line that is not an object.
     """
@@ -68,6 +71,8 @@ def iter_records(path: Path, *, allow_torn_tail: bool = True) -> Iterator[tuple[
             record = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             if is_tail and allow_torn_tail:
+                if on_torn is not None:
+                    on_torn(number)
                 return
             raise DataError(path, f"invalid JSON ({_short(exc)})", line=number) from None
         if not isinstance(record, dict):

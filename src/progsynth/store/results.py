@@ -99,6 +99,30 @@ class TaskScore:
 
 
 @dataclass(frozen=True)
+class Coverage:
+    """Which of the split's tasks the scores cover, said out loud.
+
+    By default a task with no sample at all (a samples file that covers part of a split) is left out
+    of every metric, so pass@k and "samples that pass" describe the same tasks; with
+    ``missing_as_failed`` every sample a task lacks (up to the run's n) counts as a failed one.
+    """
+
+    split_tasks: int
+    absent_tasks: tuple[str, ...] = ()
+    missing_as_failed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"split_tasks": self.split_tasks, "absent": len(self.absent_tasks),
+                "missing_as_failed": self.missing_as_failed, "absent_tasks": list(self.absent_tasks)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None, tasks: int) -> Coverage:
+        if not data:  # files written before coverage was recorded scored every task
+            return cls(tasks)
+        return cls(int(data["split_tasks"]), tuple(data.get("absent_tasks") or ()), bool(data["missing_as_failed"]))
+
+
+@dataclass(frozen=True)
 class RunInfo:
     """What the run adds beside the scores: who generated, what protected, how long it took.
 
@@ -109,6 +133,8 @@ class RunInfo:
     sandbox: Mapping[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
     samples_file: str | None = None
+    #: problems found in an input samples file that did not stop the run (e.g. a torn last line)
+    input_warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,6 +151,7 @@ class Results:
     failed_tasks: tuple[Failure, ...]
     per_task: tuple[TaskScore, ...]
     challenge: ChallengeResults | None
+    coverage: Coverage
     info: RunInfo
 
     def to_json(self) -> dict[str, Any]:
@@ -134,6 +161,7 @@ class Results:
             "config": dict(self.config),
             "environment": dict(self.environment),
             **self.overall.to_json(),
+            "coverage": self.coverage.to_json(),
             "by_split": {name: block.to_json() for name, block in self.by_split.items()},
             "generation": {"finish_reasons": dict(self.finish_reasons)},
             "incomplete_tasks": list(self.incomplete_tasks),
@@ -146,6 +174,8 @@ class Results:
             doc["backend"] = dict(self.info.backend)
         if self.info.samples_file is not None:
             doc["samples_file"] = self.info.samples_file
+        if self.info.input_warnings:
+            doc["input_warnings"] = list(self.info.input_warnings)
         doc["sandbox"] = dict(self.info.sandbox)
         doc["timing"] = {"wall_s": self.info.wall_s}
         return doc
@@ -163,11 +193,12 @@ class Results:
     @classmethod
     def _parse(cls, data: Mapping[str, Any]) -> Results:
         challenge = data.get("challenge")
+        overall = MetricsBlock.from_json(data)
         return cls(
             created=str(data.get("created", "")),
             config=dict(data.get("config") or {}),
             environment=dict(data.get("environment") or {}),
-            overall=MetricsBlock.from_json(data),
+            overall=overall,
             by_split={k: MetricsBlock.from_json(v) for k, v in (data.get("by_split") or {}).items()},
             finish_reasons=dict((data.get("generation") or {}).get("finish_reasons") or {}),
             incomplete_tasks=tuple(data.get("incomplete_tasks") or ()),
@@ -176,9 +207,11 @@ class Results:
             challenge=None if not challenge else ChallengeResults(
                 MetricsBlock.from_json(challenge),
                 tuple(Failure.from_json(f) for f in challenge.get("failed_tasks", ()))),
+            coverage=Coverage.from_json(data.get("coverage"), overall.tasks),
             info=RunInfo(backend=data.get("backend"), sandbox=dict(data.get("sandbox") or {}),
                          wall_s=float((data.get("timing") or {}).get("wall_s", 0.0)),
-                         samples_file=data.get("samples_file")),
+                         samples_file=data.get("samples_file"),
+                         input_warnings=tuple(data.get("input_warnings") or ())),
         )
 
 
@@ -191,21 +224,25 @@ class Judged:
 
     problem: Problem
     records: tuple[VerdictRecord, ...]
+    #: samples the task is scored over: missing ones up to this count are failures (``missing_as_failed``)
+    pad_to: int = 0
 
     @property
     def counts(self) -> TaskCounts:
-        return TaskCounts(self.problem.task_id, len(self.records), sum(r.verdict.passed for r in self.records))
+        n = max(len(self.records), self.pad_to)
+        return TaskCounts(self.problem.task_id, n, sum(r.verdict.passed for r in self.records))
 
 
 def join(problems: Sequence[Problem], records: Mapping[tuple[str, int, Suite], VerdictRecord], n: int,
-         suite: Suite) -> list[Judged]:
-    """For each problem, the verdicts of samples 0..n-1 in ``suite`` (missing ones are skipped)."""
+         suite: Suite, pad: bool = False) -> list[Judged]:
+    """For each problem, the verdicts of samples 0..n-1 in ``suite`` (missing ones are skipped, or
+    counted as failures with ``pad``)."""
     out = []
     for p in problems:
         if suite is Suite.CHALLENGE and not p.challenge_tests:
             continue
         recs = tuple(r for i in range(n) if (r := records.get((p.task_id, i, suite))) is not None)
-        out.append(Judged(p, recs))
+        out.append(Judged(p, recs, n if pad else 0))
     return out
 
 
@@ -216,7 +253,7 @@ def _failure(j: Judged) -> Failure:
 
 
 def _failures(judged: Iterable[Judged]) -> tuple[Failure, ...]:
-    return tuple(_failure(j) for j in judged if j.records and j.counts.c < j.counts.n)
+    return tuple(_failure(j) for j in judged if any(not r.verdict.passed for r in j.records))
 
 
 def metrics_block(judged: Sequence[Judged], seed: int = 0) -> MetricsBlock:
@@ -243,10 +280,19 @@ def build_results(
     samples: Sequence[Sample],
     n: int,
     info: RunInfo,
+    missing_as_failed: bool = False,
 ) -> Results:
-    """The results document for ``problems`` judged with up to ``n`` samples each."""
-    judged = join(problems, records, n, Suite.TESTS)
-    challenge = join(problems, records, n, Suite.CHALLENGE)
+    """The results document for ``problems`` judged with up to ``n`` samples each.
+
+    Every metric covers the same tasks: those with at least one verdict, or all of them with
+    ``missing_as_failed`` (see ``Coverage``).
+    """
+    pad = missing_as_failed
+    every = join(problems, records, n, Suite.TESTS, pad)
+    absent = tuple(j.problem.task_id for j in every if not j.records)
+    judged = every if pad else [j for j in every if j.records]
+    covered = {j.problem.task_id for j in judged}
+    challenge = join([p for p in problems if p.task_id in covered], records, n, Suite.CHALLENGE, pad)
     reasons = collections.Counter(s.finish_reason.value if s.finish_reason else "unknown" for s in samples)
     return Results(
         created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -259,5 +305,6 @@ def build_results(
         failed_tasks=_failures(judged),
         per_task=tuple(TaskScore(j.problem.task_id, j.counts.n, j.counts.c) for j in judged),
         challenge=ChallengeResults(metrics_block(challenge), _failures(challenge)) if challenge else None,
+        coverage=Coverage(len(problems), absent, missing_as_failed),
         info=info,
     )

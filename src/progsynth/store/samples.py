@@ -92,17 +92,19 @@ def _parse_line(path: Path, line: int, record: Mapping[str, Any], task_id: str, 
     )
 
 
-def read_samples(path: Path, normalize: Callable[[object], str] = str) -> list[SampleLine]:
+def read_samples(path: Path, normalize: Callable[[object], str] = str,
+                 on_torn: Callable[[int], None] | None = None) -> list[SampleLine]:
     """All samples of a file, first occurrence of each (task_id, sample_idx) kept.
 
-    Files from other harnesses without ``sample_idx`` get indices in file order per task.
+    Files from other harnesses without ``sample_idx`` get indices in file order per task. A torn
+    last line is skipped and reported through ``on_torn`` (see ``iter_records``).
     """
     if not path.exists():
         raise DataError(path, "samples file not found")
     seen: set[tuple[str, int]] = set()
     next_idx: dict[str, int] = {}
     out: list[SampleLine] = []
-    for line, record in iter_records(path):
+    for line, record in iter_records(path, on_torn=on_torn):
         task_id = _task_id(path, line, record, normalize)
         sample = _parse_line(path, line, record, task_id, next_idx.get(task_id, 0))
         next_idx[task_id] = max(next_idx.get(task_id, 0), sample.sample_idx + 1)
