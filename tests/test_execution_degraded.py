@@ -18,8 +18,8 @@ from progsynth.execution import ExecRequest, Limits, SandboxConfig, SandboxWarni
 from progsynth.verdicts import Status, Verdict
 
 LIMITS = Limits(timeout_s=1.0, wall_timeout_s=6.0, memory_mb=512)
-DAEMON = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    print('PID', os.getpid(), flush=True)\n"
-          "    time.sleep(120)\n    os._exit(0)\ntime.sleep(0.2)\n")
+DAEMON = ("import os, time\nr, w = os.pipe()\nif os.fork() == 0:\n    os.setsid()\n    print('PID', os.getpid(), flush=True)\n"
+          "    os.write(w, b'x')\n    time.sleep(120)\n    os._exit(0)\nos.read(r, 1)\n")
 
 
 def _alive(pid: int) -> bool:
@@ -109,3 +109,16 @@ def test_unprivileged_user_gets_landlock_seccomp_and_tree_kill() -> None:
     for line in ("OFF  uid", "OFF  filesystem", "OFF  cgroups", "on   landlock", "on   seccomp", "on   tree_kill"):
         assert line in done.stdout, done.stdout
     assert "a daemon is killed with its program" in done.stdout and "FAIL" not in done.stdout
+
+
+def test_without_seccomp_host_ipc_is_reported_open() -> None:
+    """Only seccomp keeps a program from unix sockets reached by path (a host daemon's), so without
+    it the ipc protection is off and says why, whatever else (an IPC namespace) is still there."""
+    with pytest.warns(SandboxWarning, match="'ipc'"), \
+            create_executor(limits=LIMITS, workers=1, sandbox=SandboxConfig(seccomp=False)) as ex:
+        status = ex.protections["ipc"]
+        verdicts = dict(ex.run([ExecRequest("ok", "def f(x):\n    return x + 1\n", ("assert f(1) == 2",))]))
+    assert not status.active and "unix sockets reachable by path" in status.detail
+    if os.geteuid() == 0:
+        assert "own IPC namespace" in status.detail
+    assert verdicts["ok"].passed

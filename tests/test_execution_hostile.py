@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hostile.base import IpcHost
 from hostile.cases import CASES, Case, Category
 
 from progsynth.execution import ExecRequest, Limits, create_executor
@@ -41,11 +42,13 @@ class Host:
     udp: socket.socket
     victim: subprocess.Popen[bytes]
     data_file: str
+    ipc: IpcHost
     tcp_hits: list[bytes] = field(default_factory=list)
     udp_hits: list[bytes] = field(default_factory=list)
     usr1: list[int] = field(default_factory=list)
 
     def fill(self, text: str) -> str:
+        text = self.ipc.fill(text)
         for key, value in {"@CANARY@": str(self.canary), "@HOSTDIR@": str(self.dir),
                            "@PORT@": str(self.tcp.getsockname()[1]), "@UDP@": str(self.udp.getsockname()[1]),
                            "@SECRET@": SECRET_NAME, "@CALLER@": str(os.getpid()), "@VICTIM@": str(self.victim.pid),
@@ -100,7 +103,7 @@ def _make_host(base: Path) -> Host:
     rng = random.SystemRandom()
     return Host(base, canary, f"s3cret-{rng.getrandbits(64):x}", str(rng.randrange(10**8, 10**9)),
                 str(rng.randrange(10**8, 10**9)), tcp, udp, subprocess.Popen(["sleep", "600"]),
-                os.path.join(os.path.abspath(data_dir), "mbpp", "mbpp.jsonl"))
+                os.path.join(os.path.abspath(data_dir), "mbpp", "mbpp.jsonl"), IpcHost.open())
 
 
 def _runnable(case: Case, active: dict[str, bool]) -> bool:
@@ -126,7 +129,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
                                              limits=LIMITS)]))["clean"]
             pool_alive = _alive(ex.pool_pid)
             after = sorted(ex.worker_pids())
-        uids = range(1_500_000_000, 1_500_000_000 + 2)
+            uids = ex.sandbox_uids
         yield Outcome(host, verdicts, active, details, uids, pool_alive, before, after, clean)
     finally:
         os.environ.pop(SECRET_NAME, None)
@@ -135,6 +138,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
         host.victim.wait()
         host.tcp.close()
         host.udp.close()
+        host.ipc.close()
 
 
 def _alive(pid: int) -> bool:
@@ -197,6 +201,16 @@ def test_listeners_on_localhost_untouched(outcome: Outcome) -> None:
         assert outcome.host.tcp_hits == []
     if outcome.protections["network"] and "namespace" in outcome.details["network"]:
         assert outcome.host.udp_hits == []  # Landlock alone covers TCP only
+
+
+def test_host_ipc_objects_untouched(outcome: Outcome) -> None:
+    seen = outcome.host.ipc.traffic()
+    if not outcome.protections["landlock"]:
+        seen.pop("fifo", None)  # only Landlock keeps a world-writable FIFO out of reach
+    if outcome.protections["ipc"]:
+        assert seen == {}
+        for name, v in outcome.verdicts.items():
+            assert outcome.host.ipc.secret not in v.stdout + v.stderr + v.message, name
 
 
 def test_no_secret_or_expected_value_in_any_output(outcome: Outcome) -> None:

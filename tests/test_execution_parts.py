@@ -19,8 +19,10 @@ import pytest
 from progsynth.errors import UsageError
 from progsynth.execution import ExecRequest, Executor, Limits, create_executor, protocol
 from progsynth.execution.adaptive import AdaptiveTimeouts, reference_cpu_times
+from progsynth.execution.judging import split
 from progsynth.execution.judging.child import HandleTable
 from progsynth.execution.judging.encoding import Decoder, Encoder, Unencodable
+from progsynth.execution.judging.errors import describe_class, program_class, rebuild_exception
 from progsynth.execution.sandbox.config import hidden_paths
 from progsynth.execution.sandbox.selfcheck import run_selfcheck
 from progsynth.verdicts import Status, Verdict
@@ -132,7 +134,7 @@ def test_adaptive_timeouts_follow_the_reference() -> None:
 def test_sandbox_check_reports_every_protection_and_passes() -> None:
     text, ok = run_selfcheck(workers=1)
     assert ok, text
-    for name in ("uid", "network", "filesystem", "landlock", "seccomp", "cgroups", "rlimits", "integrity"):
+    for name in ("uid", "network", "filesystem", "landlock", "seccomp", "cgroups", "rlimits", "ipc", "integrity"):
         assert name in text
     assert "Self-test:" in text and "FAIL" not in text
 
@@ -155,3 +157,80 @@ def test_hidden_paths_add_the_callers_to_the_generic_defaults(tmp_path: Path, mo
     paths = hidden_paths(["/somewhere/benchmark-data", str(tmp_path.resolve())])
     assert paths[0] == "/somewhere/benchmark-data"
     assert paths.count(str(tmp_path.resolve())) == 1
+
+
+def test_aliasing_and_nan_identity_survive_one_crossing() -> None:
+    shared, nan = [1], float("nan")
+    back = roundtrip([shared, shared, (shared,), nan, nan])
+    assert back == [[1], [1], ([1],), back[3], back[3]]
+    assert back[0] is back[1] is back[2][0] and back[3] is back[4] and [back[3]] == [back[4]]
+
+
+def test_persistent_numbers_give_one_judge_object_per_program_object() -> None:
+    table = HandleTable()
+    encoder = Encoder(table.handle, persistent=True)
+    decoder = Decoder(lambda body: body, _refuse_module, persistent=True)
+    value, nan = [1, {"k": [2]}], float("nan")
+    first = decoder.decode(encoder.encode([value, nan]))
+    value.append(3)
+    second = decoder.decode(encoder.encode([value, nan]))
+    assert second[0] is first[0] and first[0] == [1, {"k": [2]}, 3]  # refreshed in place
+    assert second[1] is first[1]
+    mine = [5]
+    assert Decoder(lambda b: b, _refuse_module).decode(Encoder(None).encode([mine], {id(mine): ["P", 0]}),
+                                                       [mine])[0] is mine
+
+
+def test_program_exception_classes_are_rebuilt_by_name_under_their_builtin_base() -> None:
+    class Bad(ValueError):
+        pass
+
+    class Worse(Bad):
+        pass
+
+    worse, bad = program_class(describe_class(Worse)), program_class(describe_class(Bad))
+    assert worse.__name__ == "Worse" and issubclass(worse, bad) and issubclass(bad, ValueError)
+    exc = rebuild_exception("Worse", __name__, "big", describe_class(Worse))
+    assert isinstance(exc, ValueError) and type(exc).__name__ == "Worse" and str(exc) == "big"
+    assert type(rebuild_exception("KeyError", "builtins", "k")) is KeyError
+    assert type(rebuild_exception("Odd", "m", "x", ["garbage"])).__name__ == "Odd"
+
+
+@pytest.mark.parametrize(("test", "pieces"), [
+    ("assert f({12, 13}) == (12, 13)", ["f({12, 13})"]),
+    ("assert len(f(x)) == 3", ["len(f(x))", "f(x)"]),  # the inner one: the fallback's if x cannot cross
+    ("assert tuple(f(1)) == f(2)", ["tuple(f(1))", "f(2)"]),
+    ("assert isinstance(f(1), list)", ["f(1)"]),
+    ("assert math.isclose(f(1), 2.5)", ["f(1)"]),
+    ("assert abs(answer - 2.5) <= 1e-9 * max(abs(answer), abs(2.5))", ["abs(answer)"]),
+    ("assert f(1) + 1 == 3", ["f(1)"]),
+    ("assert not f(1)", ["f(1)"]),
+    ("assert [f(i) for i in range(3)] == [1, 2, 3]", ["f(i)"]),
+    ("assert sorted(f(1), key=lambda t: -t) == [3]", ["f(1)"]),
+    ("assert f(1)[0] == 7 and f.__name__ == 'f'", ["f(1)[0]", "f.__name__"]),
+])
+def test_tests_split_so_expected_values_stay_in_the_judge(test: str, pieces: list[str]) -> None:
+    rewritten = split.split(test, frozenset({"f", "answer"}), frozenset())
+    assert [p.source for p in rewritten.pieces] == pieces
+
+
+def test_calls_of_judge_names_go_to_the_program_only_when_they_hold_its_objects() -> None:
+    rewritten = split.split("def check(candidate):\n    assert candidate({3, 1}) == (1, 3)\n", frozenset(),
+                            frozenset())
+    assert [(p.source, p.bindings, p.guards) for p in rewritten.pieces] == [
+        ("candidate({3, 1})", ("candidate",), ("candidate",))]
+
+
+def test_each_pool_runs_its_programs_under_uids_of_its_own() -> None:
+    """Two runs at once must not share sandbox uids (they could reach each other's programs)."""
+    program = "import os\nUID = os.getuid()\n"
+    with create_executor(workers=1) as a, create_executor(workers=1) as b:
+        assert set(a.sandbox_uids).isdisjoint(b.sandbox_uids)
+        uids = []
+        for ex in (a, b):
+            ((_, verdict),) = list(ex.run([ExecRequest("k", program, ("assert UID >= 0",))]))
+            assert verdict.passed, verdict
+            if ex.protections["uid"].active:
+                ((_, inside),) = list(ex.run([ExecRequest("u", program, (f"assert UID in {list(ex.sandbox_uids)}",))]))
+                uids.append(inside.passed)
+        assert all(uids)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hostile.base import FS, NOT_PASSED, RIGHT, WRONG_TEST, Category, E, F, T, case
+from hostile.base import FS, NOT_PASSED, RIGHT, WRONG_TEST, Category, E, F, P, T, case
 
 CHEATS = [
     case("sys_exit_before_asserts", Category.CHEAT, "import sys\n" + RIGHT + "sys.exit(0)\n", WRONG_TEST,
@@ -145,4 +145,39 @@ print("HITS", hits)
 def f(x):
     return 0
 """, WRONG_TEST, frozenset({F, T}), FS),
+]
+
+# A program side of a test is evaluated inside the program's process (judging.split): what it
+# computes there is only ever its own claim, compared by the judge.
+CHEATS += [
+    # Not a cheat: an object's own truth decides ``assert f(x)`` in CPython as well, and returning
+    # True outright would pass the same test; only comparisons with expected values are guarded.
+    case("truthy_object_decides_assert_as_in_cpython", Category.BENIGN, """
+class Yes:
+    def __bool__(self):
+        return True
+    def __len__(self):
+        return 1
+def f(x):
+    return Yes()
+""", ("assert f(@TOKEN@)", "assert not f(@TOKEN@) == @TOKEN@"), P),
+    case("eq_true_objects_in_builtin_of_result", Category.CHEAT, """
+class Yes:
+    def __eq__(self, other):
+        return True
+    def __lt__(self, other):
+        return True
+    def __hash__(self):
+        return 0
+def f(x):
+    return [Yes()]
+""", ("assert set(f(1)) == {@TOKEN@}", "assert tuple(f(1)) == (@TOKEN@,)", "assert sorted(f(1)) == [@TOKEN@]",
+      "assert max(f(1), f(1)) == @TOKEN@"), F),
+    case("exception_type_named_like_the_judges", Category.CHEAT, """
+class AssertionError(Exception):
+    pass
+AssertionError.__module__ = "builtins"
+def f(x):
+    raise AssertionError("passed")
+""", ("try:\n    f(1)\nexcept AssertionError:\n    pass\nassert f(2) == @TOKEN@",), frozenset({F, E})),
 ]

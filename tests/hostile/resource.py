@@ -13,11 +13,20 @@ while True:
     except OSError:
         pass
 """, ("assert True",), frozenset({T, K}), ("cgroups",)),
+    # bytes(n) is calloc'd: address space is taken at once, pages only when touched, so the memory
+    # limit is reached in microseconds of CPU, on any machine, however loaded: always out of memory
     case("memory_bomb", Category.RESOURCE, """
 blocks = []
 while True:
-    blocks.append(bytearray(50 * 1024 * 1024))
+    blocks.append(bytes(50 * 1024 * 1024))
 """, ("assert True",), frozenset({E, K}), ("rlimits",), ("MemoryError", "MemoryLimit", "Signal")),
+    # bytearray(n) writes every page: filling 512 MB costs most of a second of CPU here (more under
+    # load), so the CPU limit may honestly come first; what matters is that it never passes
+    case("memory_bomb_touched", Category.RESOURCE, """
+blocks = []
+while True:
+    blocks.append(bytearray(50 * 1024 * 1024))
+""", ("assert True",), frozenset({E, K, T}), ("rlimits",), ("MemoryError", "MemoryLimit", "Signal")),
     case("memory_bomb_in_children", Category.RESOURCE, """
 import os, time
 for _ in range(6):
@@ -52,17 +61,21 @@ while True:
 import time
 time.sleep(1000)
 """, ("assert True",), T),
+    # the pipe, not a sleep, makes the program wait until its daemon has reported its pid: on a busy
+    # machine a sleeping parent could end (and its tree be killed) before the daemon ever ran
     case("daemon_outlives_run", Category.RESOURCE, """
 import os, sys, time
+r, w = os.pipe()
 if os.fork() == 0:
     try:
         os.setsid()
         if os.fork() == 0:
             print("PID", os.getpid(), flush=True)
+            os.write(w, b"x")
             time.sleep(300)
     finally:
         os._exit(0)
-time.sleep(0.3)
+os.read(r, 1)
 """, ("assert True",), P, spawns=True),
     case("busy_children_left_behind", Category.RESOURCE, """
 import os

@@ -41,6 +41,9 @@ EXECUTION = stack(
     click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
                  help="CPU seconds per program."),
     click.option("--memory-mb", type=click.IntRange(min=16), default=1024, show_default=True),
+    click.option("--adaptive-timeouts/--fixed-timeouts", default=True, show_default=True,
+                 help="Per-task CPU limits from each reference solution's measured time (at most --timeout), "
+                      "or --timeout for every program (strict comparisons)."),
     click.option("--workers", type=click.IntRange(min=1), default=None, help="Executor workers (default: all cores)."),
     click.option("--challenge/--no-challenge", default=True, show_default=True,
                  help="Also run MBPP's challenge_test_list (reported separately)."),
@@ -66,6 +69,7 @@ def _config(kw: dict[str, Any], **fields: Any) -> RunConfig:
         data=data_config(kw),
         challenge=kw["challenge"],
         missing_as_failed=kw["missing_as_failed"],
+        adaptive_timeouts=kw["adaptive_timeouts"],
         fresh=kw["fresh"],
         **fields,
     )

@@ -43,6 +43,7 @@ class Req(enum.StrEnum):
     CALL = "call"
     GLOBAL = "global"
     DIRECT = "direct"  # run a test statement inside the sandbox (no plain-data form)
+    EVAL = "eval"  # evaluate a program side of a test (``judging.split``) with the judge's bindings
     UNARY = "unary"
     BINOP = "binop"
     GETATTR = "getattr"
@@ -56,7 +57,7 @@ class Reply(enum.StrEnum):
     """The first element of the program's process's replies."""
 
     VALUE = "V"
-    RAISED = "X"  # [RAISED, type name, module, message]: how an exception crosses (never pickled)
+    RAISED = "X"  # [RAISED, type name, module, message, class]: how an exception crosses (never pickled)
 
 
 class ExitReason(enum.StrEnum):

@@ -1,2 +1,4 @@
-"""Human-facing views of a results document (``progsynth.store.results.Results``): today the
-terminal summary (``terminal``); the HTML report and plots land here too."""
+"""Human-facing views of runs: the terminal summary (``terminal``), and ``progsynth report`` /
+``progsynth compare``: a run directory read into typed records (``load``), the paper's analyses
+(``analysis``, ``hardcode``), paired statistics between runs (``compare``), plots (``plots``) and the
+self-contained HTML page rendered from the Jinja2 templates in ``templates/`` (``html``)."""

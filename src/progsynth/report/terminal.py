@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from progsynth.metrics import Estimate
 from progsynth.store.results import Coverage, Failure, MetricsBlock, Results
@@ -34,6 +35,18 @@ def coverage_lines(coverage: Coverage) -> list[str]:
             f"every metric below (scored: {scored}); --missing-as-failed counts them as failures"]
 
 
+def timeout_lines(timeouts: Mapping[str, Any]) -> list[str]:
+    """How CPU limits were set, so a TIMEOUT count can be read right."""
+    if not timeouts:
+        return []
+    if not timeouts.get("enabled"):
+        return ["  timeouts: fixed (--timeout for every program)"]
+    span = timeouts.get("limit_s") or {}
+    limits = f"; limits {span['min']:g}-{span['max']:g} s CPU" if span else ""
+    return [f"  timeouts: adaptive ({timeouts['factor']:g} x the reference's CPU time, at least "
+            f"{timeouts['floor_s']:g} s{limits}; --fixed-timeouts for strict comparisons)"]
+
+
 def verdict_line(block: MetricsBlock) -> str:
     counts = ", ".join(f"{status.value} {v}" for status, v in block.verdicts.items() if v)
     if block.error_types:
@@ -58,6 +71,7 @@ def summary(results: Results, *, list_failures: int = 20) -> str:
     ]
     for split, block in results.by_split.items():
         lines.append(f"  split {split}: {block.tasks} tasks, {_inline(block.metrics)}")
+    lines += timeout_lines(results.info.timeouts)
     if results.finish_reasons:
         lines.append("  generation ended by: " + ", ".join(f"{k} {v}" for k, v in results.finish_reasons.items()))
     challenge = results.challenge

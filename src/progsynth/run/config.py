@@ -57,6 +57,8 @@ class RunConfig:
     challenge: bool = True
     #: score tasks without samples as failures instead of leaving them out (see store.results.Coverage)
     missing_as_failed: bool = False
+    #: per-task CPU limits from each reference's measured time (execution.adaptive); False: ``limits`` everywhere
+    adaptive_timeouts: bool = True
     fresh: bool = False
 
     def __post_init__(self) -> None:

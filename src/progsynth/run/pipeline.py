@@ -21,7 +21,8 @@ from progsynth.backends import create_backend
 from progsynth.backends.base import Backend
 from progsynth.benchmarks import Benchmark, get_benchmark
 from progsynth.errors import InputWarning, UsageError
-from progsynth.execution.api import Executor
+from progsynth.execution.adaptive import AdaptiveTimeouts, Calibration, calibrate
+from progsynth.execution.api import ExecRequest, Executor
 from progsynth.machine import environment
 from progsynth.run.config import RunConfig, to_jsonable
 from progsynth.run.generation import generate, stored_samples
@@ -89,6 +90,7 @@ class Run:
         self.by_id = {p.task_id: p for p in self.problems}
         self.executor_factory = executor_factory
         self.show_progress = show_progress
+        self._calibration = Calibration.off()
 
     # --- the two entry points --------------------------------------------------------------------
 
@@ -149,6 +151,7 @@ class Run:
 
         with self.executor_factory(self.cfg, hidden) as executor, \
                 VerdictStore(self.out_dir / VERDICTS_FILE) as vstore:
+            self._calibration = self._calibrate(executor)
             stage = JudgingStage(executor, vstore, on_verdict)
             stage.start()
             try:
@@ -157,6 +160,7 @@ class Run:
                 stage.close()
                 progress.finish()
             info = replace(info, sandbox=to_jsonable(executor.protections),
+                           timeouts=self._calibration.to_json(self.cfg.limits),
                            wall_s=round(time.monotonic() - started, 2))
         document = build_results(self.cfg.results_config(self.split, sampling), environment(), self.problems,
                                  vstore.records, samples, n, info, self.cfg.missing_as_failed)
@@ -177,8 +181,20 @@ class Run:
                 stage.submit(self._jobs(sample))
             progress.advance(tasks=1, samples=len(new), tokens=sum(s.tokens or 0 for s in new))
 
+    def _calibrate(self, executor: Executor) -> Calibration:
+        """Per-task CPU limits from the references' measured times (cached per machine), so that
+        samples that loop forever stop early; off with ``adaptive_timeouts=False``."""
+        if not self.cfg.adaptive_timeouts:
+            return Calibration.off()
+        references = {p.task_id: ExecRequest(p.task_id, self.bench.program(p, p.reference_completion), p.tests,
+                                             p.setup, self.cfg.limits) for p in self.problems}
+        return calibrate(executor, references, AdaptiveTimeouts(), self.cfg.data.cache_root() / "adaptive-timeouts")
+
     def _jobs(self, sample: Sample) -> list[ExecJob]:
-        return exec_jobs(self.bench, self.by_id[sample.task_id], sample, self.cfg.limits, self.cfg.challenge)
+        problem = self.by_id[sample.task_id]
+        program = self.bench.program(problem, sample.completion)  # its imports can raise the floor
+        limits = self._calibration.limits_for(sample.task_id, self.cfg.limits, program)
+        return exec_jobs(self.bench, problem, sample, limits, self.cfg.challenge)
 
     def _prepare_out(self) -> None:
         if self.cfg.fresh and self.out_dir.exists():

@@ -135,6 +135,8 @@ class RunInfo:
     samples_file: str | None = None
     #: problems found in an input samples file that did not stop the run (e.g. a torn last line)
     input_warnings: tuple[str, ...] = ()
+    #: how CPU limits were set (``execution.adaptive.Calibration.to_json``)
+    timeouts: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,7 @@ class Results:
         if self.info.input_warnings:
             doc["input_warnings"] = list(self.info.input_warnings)
         doc["sandbox"] = dict(self.info.sandbox)
+        doc["timeouts"] = dict(self.info.timeouts)
         doc["timing"] = {"wall_s": self.info.wall_s}
         return doc
 
@@ -211,7 +214,8 @@ class Results:
             info=RunInfo(backend=data.get("backend"), sandbox=dict(data.get("sandbox") or {}),
                          wall_s=float((data.get("timing") or {}).get("wall_s", 0.0)),
                          samples_file=data.get("samples_file"),
-                         input_warnings=tuple(data.get("input_warnings") or ())),
+                         input_warnings=tuple(data.get("input_warnings") or ()),
+                         timeouts=dict(data.get("timeouts") or {})),
         )
 
 

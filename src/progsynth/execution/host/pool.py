@@ -52,6 +52,7 @@ class PoolExecutor(Executor):
         self.limits = limits
         self.run_all_tests = run_all_tests
         self.workers = workers
+        self.sandbox = sandbox
         self._pool_args = (sandbox, preload)
         self._pool_lock = threading.Lock()
         self._retired: list[PoolProcess] = []
@@ -111,6 +112,14 @@ class PoolExecutor(Executor):
                     yield key, verdict
         finally:
             run.cancelled = True
+
+    @property
+    def sandbox_uids(self) -> range:
+        """The uids this pool's programs run as (one per worker slot; empty without uid isolation)."""
+        base = self.sandbox.uid_base
+        if base is None or not self.sandbox.isolate_uid:
+            return range(0)
+        return range(base, base + self.workers)
 
     def worker_pids(self) -> list[int]:
         """For tests and diagnostics: the live workers' pids."""

@@ -25,6 +25,17 @@ from progsynth.execution.sandbox.plan import SANDBOX_SETUP_FAILED, WorkerSandbox
 from progsynth.execution.sandbox.protections import to_wire
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
+#: CPU checks come when the limit could first be reached (the tree cannot use more than every core
+#: at once), so a loop is stopped within a few ms of its limit with a handful of checks; adaptive
+#: limits make loops stop at 0.25 s, where the old fixed 50 ms step overshot by ~10%
+_CORES = max(len(os.sched_getaffinity(0)), 1)
+_MIN_CPU_CHECK_S = 0.005
+
+#: A program whose tree reached its memory limit during the job is charged with memory, whatever its
+#: CPU or wall clock says by the time it is stopped: on a loaded machine the reclaim and page faults
+#: of a program filling its memory can pass the CPU limit first, and the verdict must not depend on
+#: the load. Programs that ended by themselves or that the judge finished keep their reason.
+_MEMORY_FIRST = frozenset({ExitReason.CPU_TIMEOUT, ExitReason.WALL_TIMEOUT, ExitReason.SIGNAL})
 
 
 @dataclass
@@ -76,7 +87,8 @@ class Worker:
     def __init__(self, sock: socket.socket, sandbox: WorkerSandbox) -> None:
         self.sock = sock
         self.sandbox = sandbox
-        self._oom_seen = 0
+        self._memory_seen = 0
+        self._memory_fd: int | None = None
 
     def serve(self) -> NoReturn:
         """Set the sandbox up, report it (HELLO), then run jobs until the caller goes away."""
@@ -84,8 +96,7 @@ class Worker:
         protections = to_wire(report.build(self.sandbox))
         self.template = Template(self.sandbox)
         self.sandbox.exempt(self.template.pid)
-        if self.sandbox.cgroup is not None:
-            self._oom_seen = self.sandbox.cgroup.oom_kills()
+        self._memory_seen = self._memory_hits()
         protocol.send(self.sock, {"op": Msg.HELLO, "pid": os.getpid(), "protections": protections})
         while True:
             try:
@@ -141,7 +152,7 @@ class Worker:
         for fd in (pidfd, self.sock.fileno(), *(c.fd for c in outs)):
             poller.register(fd, select.POLLIN)
         by_fd = {c.fd: c for c in outs}
-        next_cpu_check = start + min(limits.timeout_s * 0.5, 1.0)
+        next_cpu_check = start + limits.timeout_s / _CORES
         while True:
             wait = min(start + limits.wall_limit, next_cpu_check) - time.monotonic()
             ready = {fd for fd, _ in poller.poll(max(wait, 0) * 1000)}
@@ -160,9 +171,11 @@ class Worker:
             if now >= start + limits.wall_limit:
                 return ExitReason.WALL_TIMEOUT
             if now >= next_cpu_check:
-                if self._cpu(pid) >= limits.timeout_s:
+                used = self._cpu(pid)
+                if used >= limits.timeout_s:
                     return ExitReason.CPU_TIMEOUT
-                next_cpu_check = now + 0.05
+                # the tree cannot use CPU faster than every core at once: no need to look sooner
+                next_cpu_check = now + max((limits.timeout_s - used) / _CORES, _MIN_CPU_CHECK_S)
 
     def _judge_done(self, job_id: int) -> bool | None:
         """None unless the judge is done with this job; then whether it saw the program vanish."""
@@ -180,7 +193,8 @@ class Worker:
                 start: float, outs: tuple[Capture, Capture]) -> dict[str, Any]:
         cpu_tree = self._cpu(pid)
         if pidfd is not None:
-            _quietly(lambda: signal.pidfd_send_signal(pidfd, signal.SIGKILL))
+            if reason is not None:  # None: its pidfd said it has exited, there is nothing to kill
+                _quietly(lambda: signal.pidfd_send_signal(pidfd, signal.SIGKILL))
             os.close(pidfd)
         try:
             status, cpu_own = self.template.reaped()
@@ -195,23 +209,42 @@ class Worker:
             os.close(c.fd)
         cpu = max(cpu_own, cpu_tree)
         reason = reason or self._classify(status, cpu, limits)
-        if self.sandbox.cgroup is not None:  # OOM kills of this job's other processes count too
-            self._oom_seen = self.sandbox.cgroup.oom_kills()
+        hits, self._memory_seen = self._memory_seen, self._memory_hits()
+        if reason in _MEMORY_FIRST and self._memory_seen > hits:
+            reason = ExitReason.MEMORY
         self.sandbox.finish_job()
         return {"op": Msg.FINAL, "id": job_id, "reason": reason, "cpu": cpu, "wall": wall,
                 "exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
                 "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
                 "stdout": outs[0].text(), "stderr": outs[1].text(), "clean": clean}
 
-    def _classify(self, status: int, cpu: float, limits: Limits) -> ExitReason:
+    def _memory_hits(self) -> int:
+        """How often the program tree's memory limit has been reached so far (compared before and
+        after a job; one file read). cgroup v1: ``memory.failcnt`` (every charge refused at the
+        limit, which precedes any OOM kill); v2: ``memory.events`` max + oom_kill. 0 without one."""
         cg = self.sandbox.cgroup
+        if cg is None:
+            return 0
+        try:
+            if self._memory_fd is None:  # opened once: each job then costs one pread, not eight calls
+                path = (os.path.join(cg.dirs["memory"], "memory.failcnt") if cg.version == 1
+                        else os.path.join(cg.dirs[""], "memory.events"))
+                self._memory_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            text = os.pread(self._memory_fd, 4096, 0)
+            if cg.version == 1:
+                return int(text)
+            events = dict(line.split() for line in text.splitlines())
+            return int(events.get(b"max", 0)) + int(events.get(b"oom_kill", 0))
+        except (OSError, KeyError, ValueError):
+            return 0
+
+    def _classify(self, status: int, cpu: float, limits: Limits) -> ExitReason:
+        """How a process that ended without being stopped for a limit ended (memory: see ``_finish``)."""
         if os.WIFEXITED(status):
             code = os.WEXITSTATUS(status)
             return ExitReason.SANDBOX_FAILED if code == SANDBOX_SETUP_FAILED else ExitReason.EXITED
         if os.WTERMSIG(status) in (signal.SIGKILL, signal.SIGXCPU) and cpu >= limits.timeout_s * 0.9:
             return ExitReason.CPU_TIMEOUT
-        if cg is not None and cg.oom_kills() > self._oom_seen:
-            return ExitReason.MEMORY
         return ExitReason.SIGNAL
 
 

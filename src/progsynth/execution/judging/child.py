@@ -23,7 +23,8 @@ from types import CodeType
 from typing import Any, NamedTuple, NoReturn
 
 from progsynth.execution import protocol
-from progsynth.execution.judging.encoding import Decoder, Encoder, describe_exception
+from progsynth.execution.judging.encoding import Decoder, Encoder
+from progsynth.execution.judging.errors import describe_class, describe_exception
 from progsynth.execution.protocol import Reply, Req
 
 _CALLABLE_TYPES = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, type,
@@ -49,9 +50,9 @@ def harden_runner() -> None:
     import json.decoder
     import json.encoder
 
-    from progsynth.execution.judging import encoding
+    from progsynth.execution.judging import encoding, errors
 
-    for module in (sys.modules[__name__], protocol, encoding, json, json.decoder, json.encoder):
+    for module in (sys.modules[__name__], protocol, encoding, errors, json, json.decoder, json.encoder):
         for name, value in builtins.__dict__.items():
             module.__dict__.setdefault(name, value)
 
@@ -64,6 +65,10 @@ class HandleTable:
         self.ids: dict[int, int] = {}
 
     def handle(self, obj: Any) -> list[Any]:
+        """A program's exception class crosses as its description (the judge builds its own class
+        of that name, so a test's ``except`` can name it); anything else as a number."""
+        if isinstance(obj, type) and issubclass(obj, BaseException):
+            return ["EXC", *describe_class(obj)]
         key = id(obj)
         if key not in self.ids:
             self.ids[key] = len(self.objects)
@@ -88,8 +93,10 @@ class ChildServer:
         self.sock = sock
         self.env = env
         self.table = HandleTable()
-        self.encoder = Encoder(self.table.handle)
+        self.encoder = Encoder(self.table.handle, persistent=True)
+        self.plain = Encoder(self.table.handle)  # for telling whether an argument changed
         self.decoder = Decoder(self.table.resolve, _module)
+        self.codes: dict[str, CodeType] = {}
 
     def describe_globals(self) -> dict[str, Any]:
         """Each global name with its handle when callable or a module; data is fetched on use."""
@@ -125,10 +132,33 @@ class ChildServer:
             if args[0] not in self.env:
                 raise NameError(f"name '{args[0]}' is not defined")
             return [self._encode(self.env[args[0]])]
+        if op == Req.EVAL:
+            return self._eval(*args)
         if op == Req.DIRECT:
             exec(compile(args[0], "<test>", "exec"), self.env)
             return [None]
         return [self._encode(self._simple(op, [self.decoder.decode(a) for a in args]))]
+
+    def _eval(self, source: str, raw_bindings: list[Any], names: list[str]) -> list[Any]:
+        """A program side of a test (``judging.split``), evaluated as CPython would; the judge's
+        objects it names arrive as ``raw_bindings`` and, if the result is one of them or they were
+        mutated in place, go back as references and new contents."""
+        values = self.decoder.decode(raw_bindings)
+        if type(values) is not tuple or len(values) != len(names):
+            raise ValueError("malformed bindings")
+        code = self.codes.get(source)
+        if code is None:
+            code = self.codes[source] = compile(source, "<test>", "eval")
+        result = eval(code, _TestGlobals(self.env, dict(zip(names, values, strict=True))))
+        known = {id(v): ["P", i] for i, v in enumerate(values)}
+        encoded = self.encoder.encode(result, known)
+        changed = []
+        for i, value in enumerate(values):
+            if isinstance(value, _MUTABLE):
+                after = self.plain.encode(value)
+                if after != raw_bindings[i + 1]:
+                    changed.append([i, after])
+        return [encoded, changed]
 
     def _encode(self, value: Any) -> Any:
         return self.encoder.encode(value)
@@ -160,10 +190,32 @@ class ChildServer:
         changed = []
         for i, (raw, value) in enumerate(zip(raw_args, call_args, strict=True)):
             if isinstance(value, _MUTABLE):
-                after = self.encoder.encode(value)
+                after = self.plain.encode(value)
                 if after != raw:
                     changed.append([i, after])
         return [encoded, changed]
+
+
+#: the builtins as they were before any program ran: a test's ``len`` is the real one even when
+#: the program replaced ``builtins.len`` (the program may still shadow a name in its own globals,
+#: as it could in CPython; then the test uses the program's)
+_PRISTINE = dict(builtins.__dict__)
+
+
+class _TestGlobals(dict[str, Any]):
+    """Globals for a program side of a test: the judge's bindings, then the program's globals,
+    then the pristine builtins."""
+
+    def __init__(self, env: dict[str, Any], bindings: dict[str, Any]) -> None:
+        super().__init__(bindings)
+        self["__builtins__"] = _PRISTINE
+        self.env = env
+
+    def __missing__(self, name: str) -> Any:
+        try:
+            return self.env[name]
+        except KeyError:
+            raise KeyError(name) from None
 
 
 def _flush() -> None:

@@ -16,14 +16,14 @@ import collections
 import datetime
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
-
-from progsynth.execution.protocol import Reply
 
 INT64 = 1 << 63
 MAX_DEPTH = 300
 MAX_NODES = 4_000_000
+#: how deep in a value containers keep their identity across crossings (``Encoder(persistent=True)``)
+PERSISTENT_DEPTH = 4
 
 #: stdlib modules the judge may substitute with its own pristine copy when a test names them
 SAFE_MODULES = frozenset({
@@ -44,6 +44,12 @@ _FACTORIES: dict[str, Any] = {"list": list, "int": int, "set": set, "dict": dict
                               "str": str, "tuple": tuple}
 
 
+#: tags of encodings that stand for one mutable or container object: a second occurrence of the
+#: same object in one message becomes ["A", k] (the first is wrapped as ["N", k, ...]), so aliasing
+#: (``[x, x]``, ``f(l, l)``) survives the crossing
+_ALIASABLE = frozenset({"L", "T", "D", "S", "FS", "OD", "CT", "DD", "DQ", "BA"})
+
+
 class Unencodable(Exception):
     """A value with no plain-data form, on a side that may not hand out handles."""
 
@@ -53,33 +59,89 @@ def _pairs(enc: Callable[[Any, int], Any], items: Any, depth: int) -> list[Any]:
 
 
 class Encoder:
-    """Turns a value into tagged JSON; ``handle`` (or None: raise Unencodable) covers the rest."""
+    """Turns a value into tagged JSON; ``handle`` (or None: raise Unencodable) covers the rest.
 
-    def __init__(self, handle: Callable[[Any], Any] | None = None, max_nodes: int = MAX_NODES) -> None:
+    ``persistent`` (the program's side): each container and NaN keeps one number for the life of the
+    process, sent as ["O", n, contents] (["NaN", n]), so the judge's copy of an object that crosses
+    twice is one object too (``f() is f()``, ``[x] == [x]`` for a NaN ``x``, as in CPython)."""
+
+    def __init__(self, handle: Callable[[Any], Any] | None = None, max_nodes: int = MAX_NODES,
+                 persistent: bool = False) -> None:
         self.handle = handle
         self.max_nodes = max_nodes
+        #: id -> [object (kept alive, so the id stays its own), number]
+        self._registry: dict[int, list[Any]] | None = {} if persistent else None
         self._nodes = 0
         self._active: set[int] = set()
+        self._seen: dict[int, list[Any]] = {}  # id -> [object, its encoding, alias number or None]
+        self._known: dict[int, Any] = {}
+        self._aliases = 0
 
-    def encode(self, value: Any) -> Any:
+    def encode(self, value: Any, known: dict[int, Any] | None = None) -> Any:
+        """``known``: id of an object -> the encoding to use for it (the receiver's own objects)."""
         self._nodes = 0
+        self._aliases = 0
         self._active.clear()
-        return self._enc(value, 0)
+        self._seen.clear()
+        self._known = known or {}
+        try:
+            return self._enc(value, 0)
+        finally:
+            self._seen.clear()
 
     def _enc(self, v: Any, depth: int) -> Any:
         t = type(v)
-        if v is None or t is bool or t is str or t is float:
+        if v is None or t is bool:
             return v
+        key = id(v)
+        if key in self._known:
+            return self._known[key]
+        if t is str:
+            return v
+        if t is float:
+            return v if v == v else self._nan(v)
         if t is int:
             return v if -INT64 <= v < INT64 else ["I", format(v, "x")]
+        seen = self._seen.get(key)
+        if seen is not None and key not in self._active:
+            return self._alias(seen)
         self._nodes += 1
-        if depth > MAX_DEPTH or self._nodes > self.max_nodes or id(v) in self._active:
+        if depth > MAX_DEPTH or self._nodes > self.max_nodes or key in self._active:
             return self._opaque(v)
-        self._active.add(id(v))
+        self._active.add(key)
         try:
-            return self._container(v, t, depth + 1)
+            out = self._container(v, t, depth + 1)
         finally:
-            self._active.discard(id(v))
+            self._active.discard(key)
+        if type(out) is list and out and out[0] in _ALIASABLE:
+            if self._registry is not None and depth <= PERSISTENT_DEPTH:
+                out[:] = ["O", self._number(v), list(out)]
+            self._seen[key] = [v, out, None]
+        return out
+
+    def _number(self, v: Any) -> int:
+        assert self._registry is not None
+        entry = self._registry.get(id(v))
+        if entry is None:
+            entry = self._registry[id(v)] = [v, len(self._registry)]
+        return int(entry[1])
+
+    def _nan(self, v: float) -> Any:
+        """NaN compares unequal to itself, so which NaN object is which matters (``[x] == [x]``)."""
+        if self._registry is not None:
+            return ["NaN", self._number(v)]
+        seen = self._seen.get(id(v))
+        if seen is None:
+            seen = self._seen[id(v)] = [v, None, len(self._seen)]
+        return ["NaN", seen[2]]
+
+    def _alias(self, seen: list[Any]) -> Any:
+        if seen[2] is None:
+            seen[2] = self._aliases
+            self._aliases += 1
+            first = seen[1]
+            first[:] = ["N", seen[2], list(first)]
+        return ["A", seen[2]]
 
     def _container(self, v: Any, t: type, d: int) -> Any:
         enc = self._enc
@@ -177,17 +239,31 @@ class Encoder:
 class Decoder:
     """Rebuilds values; ``on_handle`` turns ["H", ...] into an object, ``on_module`` names a module."""
 
-    def __init__(self, on_handle: Callable[[list[Any]], Any], on_module: Callable[[str], Any]) -> None:
+    def __init__(self, on_handle: Callable[[list[Any]], Any], on_module: Callable[[str], Any],
+                 on_class: Callable[[Any], Any] | None = None, persistent: bool = False) -> None:
         self.on_handle = on_handle
         self.on_module = on_module
+        self.on_class = on_class
         self.builtins = builtins  # the judge's own, pristine; in the program's process, its own
+        self._memo: dict[Any, Any] = {}
+        #: the judge's copy of each numbered object of the program's (see ``Encoder``), or None
+        self._objects: dict[Any, Any] | None = {} if persistent else None
+        self._known: Sequence[Any] = ()
 
-    def decode(self, data: Any) -> Any:
+    def decode(self, data: Any, known: Sequence[Any] = ()) -> Any:
+        """``known``: the objects ["P", i] stands for (the ones this side sent)."""
+        self._memo = {}
+        self._known = known
+        return self._dec(data)
+
+    def _dec(self, data: Any) -> Any:
         if type(data) is not list:
             return data
         tag = data[0]
+        if tag == "O" and len(data) == 3:
+            return self._numbered(_int(data[1]), self._dec(data[2]))
         body = data[1:]
-        dec = self.decode
+        dec = self._dec
         if tag == "L":
             return [dec(x) for x in body]
         if tag == "T":
@@ -207,7 +283,9 @@ class Decoder:
         return self._rare(tag, body)
 
     def _rare(self, tag: str, body: list[Any]) -> Any:  # noqa: C901 - flat tag switch
-        dec = self.decode
+        dec = self._dec
+        if tag in ("N", "A", "NaN", "P"):
+            return self._reference(tag, body)
         if tag == "I":
             return int(_str(body[0]), 16)
         if tag == "H":
@@ -226,6 +304,8 @@ class Decoder:
         if tag == "DD":
             factory = _FACTORIES.get(body[0]) if body[0] is not None else None
             return collections.defaultdict(factory, ((dec(k), dec(v)) for k, v in body[1:]))
+        if tag == "EXC" and self.on_class is not None:
+            return self.on_class(body)
         if tag == "DQ":
             maxlen = body[0] if type(body[0]) is int else None
             return collections.deque((dec(x) for x in body[1:]), maxlen)
@@ -244,6 +324,46 @@ class Decoder:
         if tag == "EL":
             return Ellipsis
         return self._temporal(tag, body)
+
+    def _reference(self, tag: str, body: list[Any]) -> Any:
+        """Aliases within one message (N, A), NaN identities, and the receiver's own objects (P)."""
+        number = _int(body[0])
+        if tag == "N":
+            value = self._dec(body[1])
+            self._memo[number] = value
+            return value
+        if tag == "A":
+            if number not in self._memo:
+                raise ValueError("alias before its object")
+            return self._memo[number]
+        if tag == "NaN":
+            table = self._memo if self._objects is None else self._objects
+            return table.setdefault(("nan", number), float("nan"))
+
+        if not 0 <= number < len(self._known):
+            raise ValueError("unknown object reference")
+        return self._known[number]
+
+    def _numbered(self, number: int, value: Any) -> Any:
+        """The object numbered ``number``: the copy decoded before, refreshed in place, if any."""
+        if self._objects is None:
+            return value
+        old = self._objects.get(number)
+        if old is None or type(old) is not type(value):
+            self._objects[number] = value
+            return value
+        if isinstance(old, list | bytearray):
+            old[:] = value
+        elif isinstance(old, dict):
+            dict.clear(old)
+            dict.update(old, value)
+        elif isinstance(old, set):
+            old.clear()
+            old.update(value)
+        elif isinstance(old, collections.deque):
+            old.clear()
+            old.extend(value)
+        return old  # tuples and frozensets: their parts refreshed themselves
 
     def _temporal(self, tag: str, body: list[Any]) -> Any:
         if tag == "TD":
@@ -273,13 +393,3 @@ def _num(x: Any) -> float:
     if type(x) not in (int, float):
         raise ValueError("expected a number in encoded value")
     return float(x)
-
-
-def describe_exception(exc: BaseException) -> list[Any]:
-    """[Reply.RAISED, type name, module, message]: how an exception crosses the boundary (never pickled)."""
-    t = type(exc)
-    try:
-        message = str(exc)
-    except BaseException:  # noqa: BLE001 - a hostile __str__ must not break reporting
-        message = "<unprintable>"
-    return [Reply.RAISED, str(getattr(t, "__name__", "Exception")), str(getattr(t, "__module__", "")), message[:4000]]

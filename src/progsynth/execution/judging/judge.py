@@ -2,9 +2,40 @@
 
 Each test statement is executed in this (trusted) process against a ``TestNamespace``; its outcome
 is decided here, by whether the statement raised. Nothing the program prints or how its process
-exits can make a test pass. A test that needs to send the program something with no plain-data
-form falls back to ``direct`` mode (run inside the sandbox) and is listed in
-``verdict.details["direct_tests"]``.
+exits can make a test pass.
+
+Faithful to CPython. A verdict must be the one CPython gives when program, setup and tests share one
+interpreter, so values are built where CPython builds them: ``split`` rewrites each test so that
+every program side (the largest subexpression naming the program's values and holding no expected
+value, e.g. ``f({12, 13, 14})`` or ``tuple(f(x))``) is evaluated inside the program's process in one
+round trip (``Req.EVAL``); set literals iterate in CPython's order, ``f(l, l)`` gets one list twice,
+``f.__name__`` is read. Values come back as plain data (``encoding``) that keeps aliasing within a
+value, NaN identities, and one judge object per program object across crossings (``f() is f()``);
+an argument the judge sent comes back as the judge's own object (``f(l) is l``), and one mutated in
+place is mirrored. Program exceptions are rebuilt by name under their builtin base (``errors``).
+
+Cheat-proof, because the split keeps three things on this side:
+
+1. Expected values. A value the program does not produce stays here unless it sits where the
+   program receives it in CPython too (an argument of the program's callable, an index into its
+   value): ``answer - 2.5``, ``f(x) == [1, 2]``, ``round(f(x), 2)`` send only ``answer``/``f(x)``.
+   The program never sees what it is compared with.
+2. Decisions. Every comparison, ``and``/``or``/``not``, membership test and the truth test of an
+   ``assert`` runs here on plain data; predicates such as ``isinstance(f(x), list)`` and
+   ``math.isclose`` with a test value run here too. A program object stays a ``RemoteRef`` whose
+   ``==`` with a test value is False. Its truth (``assert check(s)`` where ``check`` returns a
+   ``re.Match``) is asked of the program and must come back as a real bool: that is the program's
+   claim, exactly as CPython takes it, and no stronger than returning ``True`` outright, which
+   the program could always do; no expected value takes part in it.
+3. Builtins the test names. A program side runs against a copy of the builtins taken before the
+   program ran (``child._PRISTINE``), so ``builtins.len = ...`` changes nothing. Where faithfulness
+   and cheat-resistance pull apart this wins: CPython would use the patched ``len``; the suite
+   requires the real one. A program that digs that copy out of its own memory can only change a
+   value computed from its own outputs (``len(f(x))``), which it could equally have returned.
+
+A value that cannot cross as plain data is never taken as passing: it stays a handle. A test that
+needs to send the program something with no plain-data form (a function of the test's) falls back
+to ``direct`` mode (run inside the sandbox) and is listed in ``verdict.details["direct_tests"]``.
 """
 
 from __future__ import annotations
@@ -14,14 +45,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from progsynth.execution.judging.remote import (
-    Channel,
-    ChildGone,
-    RemoteError,
-    TestNamespace,
-    Unsupported,
-    rebuild_exception,
-)
+from progsynth.execution.judging import split
+from progsynth.execution.judging.errors import RemoteError, rebuild_exception
+from progsynth.execution.judging.remote import Channel, ChildGone, TestNamespace, Unsupported, truth
 from progsynth.execution.protocol import ExitReason, Reply, Req
 from progsynth.verdicts import Status, TestResult, Verdict
 
@@ -33,14 +59,8 @@ _REASON_STATUS = {
 }
 
 
-@functools.lru_cache(maxsize=4096)
-def compile_test(source: str) -> Any:
-    """Cached: the same tests are judged against many programs."""
-    return compile(source, "<test>", "exec")
-
-
 def _error_name(exc: BaseException) -> str:
-    return exc.type_name if isinstance(exc, RemoteError) else type(exc).__name__
+    return str(exc.type_name) if isinstance(exc, RemoteError) else type(exc).__name__
 
 
 def _message(exc: BaseException) -> str:
@@ -69,12 +89,15 @@ class Evaluation:
 
 def run_test(index: int, source: str, ns: TestNamespace, channel: Channel, ev: Evaluation) -> TestResult:
     """One test statement; raises ChildGone if the program's process vanished meanwhile."""
+    parsed = split.parse(source)
     try:
-        code = compile_test(source)
+        rewritten = split.split(source, *ns.program_names(parsed[1] if parsed else frozenset()))
     except (SyntaxError, ValueError) as exc:
         return TestResult(index, Status.ERROR, type(exc).__name__, _message(exc))
+    ns[split.REMOTE] = functools.partial(channel.remote_eval, rewritten.pieces)
+    ns[split.TRUTH] = truth
     try:
-        exec(code, ns)
+        exec(rewritten.code, ns)
         return TestResult(index, Status.PASSED)
     except ChildGone:
         raise
@@ -156,7 +179,7 @@ def assemble(ev: Evaluation, final: dict[str, Any]) -> Verdict:
         return Verdict(status, error_type=etype, message=msg, **common)
     if not ev.ready["ok"]:
         err = ev.ready.get("error") or [Reply.RAISED, "Exception", "", ""]
-        exc = rebuild_exception(str(err[1]), str(err[2]), str(err[3]))
+        exc = rebuild_exception(str(err[1]), str(err[2]), str(err[3]), err[4] if len(err) > 4 else None)
         status = Status.FAILED if isinstance(exc, AssertionError) else Status.ERROR
         return Verdict(status, error_type=_error_name(exc), message=_message(exc), **common)
     results = list(ev.results)

@@ -15,10 +15,14 @@ import builtins
 import collections
 import importlib
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from progsynth.execution import protocol
 from progsynth.execution.judging.encoding import SAFE_MODULES, Decoder, Encoder, Unencodable
+from progsynth.execution.judging.errors import program_class, rebuild_exception
+from progsynth.execution.judging.split import Piece
+from progsynth.execution.judging.split import program_names as split_program_names
 from progsynth.execution.protocol import Reply, Req
 
 #: the largest reply the judge decodes; a bigger one is treated as a misbehaving program (it would
@@ -35,25 +39,6 @@ class Unsupported(BaseException):
     """The test needs to send something that has no plain-data form (a lambda, say)."""
 
 
-class RemoteError(Exception):
-    """An exception of a type only the program defines, raised inside the program."""
-
-    def __init__(self, type_name: str, message: str) -> None:
-        super().__init__(message)
-        self.type_name = type_name
-
-
-def rebuild_exception(type_name: str, module: str, message: str) -> BaseException:
-    """A builtin exception type is rebuilt as itself (tests may catch ValueError); others wrap."""
-    cls = getattr(builtins, type_name, None) if module == "builtins" else None
-    if isinstance(cls, type) and issubclass(cls, BaseException) and cls not in (ChildGone, Unsupported):
-        try:
-            return cls(message) if message else cls()
-        except Exception:  # noqa: BLE001 - e.g. UnicodeDecodeError needs five arguments
-            pass
-    return RemoteError(type_name, message)
-
-
 def _pristine_module(name: str) -> Any:
     if name not in SAFE_MODULES:
         raise ValueError(f"module {name!r} is not on the allowlist")
@@ -66,16 +51,21 @@ class Channel:
     def __init__(self, sock: socket.socket, timeout_s: float) -> None:
         self.sock = sock
         self.sock.settimeout(timeout_s)
-        self.decoder = Decoder(self._remote, _pristine_module)
+        self.decoder = Decoder(self._remote, _pristine_module, program_class, persistent=True)
         self.encoder = Encoder(self._wire)
         self.opaque_comparisons = 0
         self.dead = False
+        self._refs: dict[int, RemoteRef] = {}
 
     def _remote(self, body: list[Any]) -> RemoteRef:
+        """One ``RemoteRef`` per program object, so ``is`` between two of them tells the truth."""
         if not body or type(body[0]) is not int:
             raise ValueError("malformed handle")
-        name = body[1] if len(body) > 1 and type(body[1]) is str else "object"
-        return RemoteRef(self, body[0], name)
+        ref = self._refs.get(body[0])
+        if ref is None:
+            name = body[1] if len(body) > 1 and type(body[1]) is str else "object"
+            ref = self._refs[body[0]] = RemoteRef(self, body[0], name)
+        return ref
 
     def _wire(self, value: Any) -> list[Any]:
         if isinstance(value, RemoteRef) and value._channel is self:
@@ -98,8 +88,9 @@ class Channel:
             self.dead = True
             raise ChildGone(str(exc)) from None
 
-    def request(self, *message: Any) -> list[Any]:
-        """Send a request; the decoded reply fields, or the program's exception raised here."""
+    def request(self, *message: Any, known: tuple[Any, ...] = ()) -> list[Any]:
+        """Send a request; the decoded reply fields, or the program's exception raised here.
+        ``known``: the objects the reply may refer back to (what the request sent)."""
         if self.dead:
             raise ChildGone("the program's process is gone")
         try:
@@ -108,13 +99,13 @@ class Channel:
             self.dead = True
             raise ChildGone(str(exc)) from None
         reply = self.receive()
-        if type(reply) is list and reply and reply[0] == Reply.RAISED and len(reply) == 4:
-            raise rebuild_exception(str(reply[1]), str(reply[2]), str(reply[3]))
+        if type(reply) is list and reply and reply[0] == Reply.RAISED and len(reply) in (4, 5):
+            raise rebuild_exception(str(reply[1]), str(reply[2]), str(reply[3]), reply[4] if len(reply) == 5 else None)
         if type(reply) is not list or not reply or reply[0] != Reply.VALUE:
             self.dead = True
             raise ChildGone("malformed reply from the program")
         try:
-            return [self.decoder.decode(x) if i == 0 else x for i, x in enumerate(reply[1:])]
+            return [self.decoder.decode(x, known) if i == 0 else x for i, x in enumerate(reply[1:])]
         except (ValueError, TypeError, RecursionError, KeyError, IndexError) as exc:
             self.dead = True
             raise ChildGone(f"malformed value from the program: {exc}") from None
@@ -130,6 +121,27 @@ class Channel:
         for index, after in changed if type(changed) is list else []:
             if type(index) is int and 0 <= index < len(args):
                 _write_back(args[index], self._decode_or_gone(after))
+        return result
+
+    def remote_eval(self, pieces: tuple[Piece, ...], index: int, bindings: dict[str, Any],
+                    local: Callable[[], Any] | None) -> Any:
+        """A program side of a test (``judging.split``): evaluated in the program's process in one
+        round trip, or here by ``local()`` when it needs no program (its callee turned out to be the
+        test's own) or names a judge object with no plain-data form."""
+        piece = pieces[index]
+        if piece.guards and not all(isinstance(bindings.get(g), RemoteRef) for g in piece.guards):
+            assert local is not None  # a piece with guards has bindings, hence a fallback
+            return local()
+        values = tuple(bindings[name] for name in piece.bindings)
+        try:
+            raw = self.encoder.encode(values)
+        except (Unencodable, Unsupported):
+            assert local is not None  # only bindings can fail to encode
+            return local()
+        result, changed = self.request(Req.EVAL, piece.source, raw, list(piece.bindings), known=values)
+        for i, after in changed if type(changed) is list else []:
+            if type(i) is int and 0 <= i < len(values):
+                _write_back(values[i], self._decode_or_gone(after))
         return result
 
     def _decode_or_gone(self, data: Any) -> Any:
@@ -263,6 +275,17 @@ class _RemoteIterator:
         return self.ref._channel.value(Req.UNARY, "next", ["H", self.ref._id])
 
 
+def truth(value: Any) -> Any:
+    """What decides an ``assert``: plain data as it is; for a program object, ``bool(obj)`` as the
+    program computes it (CPython asks the object too), accepted only as a real bool."""
+    if isinstance(value, RemoteRef):
+        answer = value._channel.value(Req.UNARY, "bool", ["H", value._id])
+        if type(answer) is not bool:
+            raise TypeError(f"__bool__ of a program-defined {value._type_name} returned {type(answer).__name__}")
+        return answer
+    return value
+
+
 class TestNamespace(dict[str, Any]):
     """Globals for tests: assignments stay here; a missing name is looked up in the program unless
     it is a builtin the program did not redefine (those stay pristine, whatever the program did)."""
@@ -272,16 +295,28 @@ class TestNamespace(dict[str, Any]):
         self._channel = channel
         self._names = names
         self._shadowed = set(shadowed)
+        self._fetched: set[str] = set()
+
+    def program_names(self, used: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+        """Which of the names a test uses stand for the program's values (``split.program_names``)."""
+        return split_program_names(used, self._names, self.bound)
+
+    def bound(self, name: str) -> bool | None:
+        """None if no test statement bound ``name``; else whether it holds a program object."""
+        if name not in self or name in self._fetched:
+            return None
+        return isinstance(dict.__getitem__(self, name), RemoteRef)
 
     def __missing__(self, name: str) -> Any:
         known = self._names.get(name)
         if known is not None:
             value = self._channel._decode_or_gone(known)
             self[name] = value
+            self._fetched.add(name)
             return value
         if hasattr(builtins, name) and name not in self._shadowed:
             raise KeyError(name)
         try:
-            return self._channel.value(Req.GLOBAL, name)
+            return self._channel.value(Req.GLOBAL, name)  # data: fetched on every use, it may change
         except NameError:
             raise KeyError(name) from None

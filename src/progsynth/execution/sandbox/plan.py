@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 
 from progsynth.execution.api import Limits
 from progsynth.execution.sandbox import cgroups, isolation, landlock, libc, seccomp, treekill
-from progsynth.execution.sandbox.config import SandboxConfig
+from progsynth.execution.sandbox.config import UID_FLOOR, SandboxConfig
 from progsynth.execution.sandbox.protections import Protection
 
-SYSTEM_READABLE = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin", "/etc", "/proc", "/dev",
+# not /dev: the device files a program needs are Landlock rules of their own (``LandlockPolicy``), and
+# the rest of /dev is the host's IPC (/dev/shm, /dev/mqueue, FIFOs, sockets) and hardware
+SYSTEM_READABLE = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin", "/etc", "/proc",
                    "/sys/devices/system/cpu")
+SHM_DIR = "/dev/shm"
 CHILD_PATH = "/usr/local/bin:/usr/bin:/bin"
 SANDBOX_SETUP_FAILED = 121  # exit status of a child that could not enter its sandbox
 RULESET_FD = 4  # in the template and each program's process, until Landlock is entered
@@ -62,10 +65,13 @@ class WorkerSandbox:
         self.plan = plan
         self.slot = slot
         cfg = plan.config
-        self.uid: int | None = cfg.uid_base + slot if plan.is_root and cfg.isolate_uid else None
+        base = cfg.uid_base if cfg.uid_base is not None else UID_FLOOR
+        self.uid: int | None = base + slot if plan.is_root and cfg.isolate_uid else None
         self.mount_ns = False
         self.netns = False
+        self.ipcns = False
         self.tmpfs_mounted = False
+        self.private_shm = False  # SHM_DIR is the worker's own tmpfs, emptied between programs
         self.write_root = os.path.join(plan.scratch, f"w{slot}")
         self.job_dir = os.path.join(self.write_root, "job")
         self.cgroup: cgroups.WorkerCgroup | None = None
@@ -118,14 +124,25 @@ class WorkerSandbox:
                 self.netns = True
         except OSError as exc:
             self.notes[Protection.FILESYSTEM] = f"namespaces refused: {exc}"
+        if cfg.ipc_namespace:
+            try:  # SysV IPC and POSIX message queues of the host become invisible
+                libc.unshare(libc.CLONE_NEWIPC)
+                self.ipcns = True
+            except OSError as exc:
+                self.notes[Protection.IPC] = f"IPC namespace refused: {exc}"
 
     def _filesystem_view(self) -> None:
-        for blocked, needed in isolation.unreachable(self.plan.python).items():
-            isolation.expose_through(blocked, needed)
-        hidden = isolation.hide(self.plan.config.hidden)
-        self.notes[Protection.FILESYSTEM] = f"{len(hidden)} data path(s) hidden"
+        blocked = isolation.unreachable(self.plan.python)
+        for top, needed in blocked.items():
+            isolation.expose_through(top, needed)
+        keep = (*self.plan.python, os.path.realpath(self.plan.scratch))
+        hidden, refused = isolation.hide(self.plan.config.hidden, keep, blocked)
+        note = f"{len(hidden)} data path(s) hidden"
+        self.notes[Protection.FILESYSTEM] = note + (f", NOT hidden: {', '.join(refused)}" if refused else "")
+        uid = self.uid if self.uid is not None else os.getuid()
+        self.private_shm = isolation.cover(SHM_DIR, self.plan.config.tmp_mb, uid)
         isolation.private_proc()
-        isolation.make_readonly([*cgroups.mount_points(), "/proc"])
+        isolation.make_readonly([*cgroups.mount_points(), "/proc", SHM_DIR])
 
     def _cgroup(self) -> None:
         roots = self.plan.cgroup_roots
@@ -142,7 +159,8 @@ class WorkerSandbox:
         abi = self.plan.landlock_abi
         if abi <= 0:
             return
-        policy = landlock.LandlockPolicy(read_dirs=self.plan.read_dirs, write_dirs=(self.write_root,))
+        writable = (self.write_root, SHM_DIR) if self.private_shm else (self.write_root,)
+        policy = landlock.LandlockPolicy(read_dirs=self.plan.read_dirs, write_dirs=writable)
         try:
             self.ruleset_fd = landlock.build_ruleset(policy, abi)
         except OSError as exc:
@@ -163,6 +181,8 @@ class WorkerSandbox:
                 isolation.fresh_tmpfs(self.job_dir, self.plan.config.tmp_mb, uid, uid, self.tmpfs_mounted)
                 self.tmpfs_mounted = True
             os.chmod(self.job_dir, 0o700)
+            if self.private_shm and os.listdir(SHM_DIR) and not isolation.empty(SHM_DIR):
+                self._lose_shm()
         else:
             os.makedirs(self.job_dir, mode=0o700, exist_ok=True)
             if self.uid is not None:
@@ -174,6 +194,13 @@ class WorkerSandbox:
                 self.cgroup.set_limits(*wanted)
                 self._cgroup_limits = wanted
             self.cgroup.reset_cpu()
+
+    def _lose_shm(self) -> None:
+        """Something in SHM_DIR survived emptying: replace the tmpfs. Landlock's rule named the old
+        one, so programs of this worker can no longer write there (fail closed, never shared)."""
+        libc.umount(SHM_DIR, libc.MNT_DETACH)
+        isolation.cover(SHM_DIR, 1, 0)
+        self.private_shm = False
 
     def finish_job(self) -> None:
         """Without a per-program tmpfs, empty the shared working directory by hand."""

@@ -15,6 +15,7 @@ class Protection(enum.Enum):
     UID = "uid"  # an unprivileged uid of its own per worker
     NETWORK = "network"  # a network namespace with no interfaces up (or Landlock's TCP rules)
     FILESYSTEM = "filesystem"  # read-only host view, private size-capped tmpfs, data dirs hidden
+    IPC = "ipc"  # no host IPC: unix sockets, SysV IPC, POSIX message queues, /dev/shm
     LANDLOCK = "landlock"  # path allowlist, TCP denial, signal/abstract-socket scoping
     SECCOMP = "seccomp"  # denylist of escape-prone syscalls
     CGROUPS = "cgroups"  # tree-wide memory/process limits, CPU accounting, leftover kill

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def build(sb: WorkerSandbox) -> dict[str, ProtectionStatus]:
     """Protection name -> status, after ``sb.setup()``."""
-    statuses = [_uid(sb), _network(sb), _filesystem(sb), _landlock(sb), _seccomp(sb), _cgroups(sb),
+    statuses = [_uid(sb), _network(sb), _filesystem(sb), _ipc(sb), _landlock(sb), _seccomp(sb), _cgroups(sb),
                 _rlimits(sb), ProtectionStatus(Protection.CLEAN_ENV, True, "fresh environment: PATH, HOME, "
                                                "TMPDIR, LANG only"),
                 _tree_kill(sb)]
@@ -51,6 +51,29 @@ def _filesystem(sb: WorkerSandbox) -> ProtectionStatus:
     return ProtectionStatus(Protection.FILESYSTEM, False,
                             _note(sb, Protection.FILESYSTEM, "no mount namespace (needs root): host "
                                   "filesystem as the uid/Landlock allow, temp dir without a size cap"))
+
+
+def _ipc(sb: WorkerSandbox) -> ProtectionStatus:
+    """Active only where every route is closed: unix sockets by path (seccomp alone), SysV IPC and
+    POSIX queues (seccomp, and an IPC namespace), the host's /dev/shm (covered, or Landlock)."""
+    lands = sb.ruleset_fd is not None
+    parts = []
+    if sb.plan.seccomp_filter is not None:
+        parts.append("unix sockets only as stream socketpairs, no SysV IPC or POSIX queues (seccomp)")
+    if sb.ipcns:
+        parts.append("own IPC namespace")
+    if sb.private_shm:
+        parts.append("private /dev/shm, emptied between programs")
+    elif lands:
+        parts.append("/dev/shm unreadable (Landlock)")
+    if sb.netns or (lands and sb.plan.landlock_abi >= 6):
+        parts.append("abstract sockets unreachable")
+    active = sb.plan.seccomp_filter is not None and (sb.private_shm or lands)
+    if not active:
+        missing = "no seccomp: unix sockets reachable by path" if sb.plan.seccomp_filter is None else \
+            "the host's /dev/shm is readable"
+        parts.insert(0, _note(sb, Protection.IPC, missing))
+    return ProtectionStatus(Protection.IPC, active, "; ".join(parts))
 
 
 def _landlock(sb: WorkerSandbox) -> ProtectionStatus:

@@ -1,6 +1,13 @@
 """A seccomp-bpf denylist: kernel interfaces no test program needs and sandbox escapes favour
 (ptrace, namespaces, mounts, keyrings, bpf, io_uring, raw sockets...). Assembled by hand so no
 Python binding is needed; syscall numbers come from libseccomp when present, else a built-in table.
+
+Host IPC is closed here because nothing else closes it where it matters: a unix socket reached by
+path ignores namespaces, read-only mounts and (up to ABI 7) Landlock. So ``socket`` makes only
+inet/inet6 sockets, and the only unix sockets are ``socketpair``'s connection-oriented pairs
+(asyncio, multiprocessing.Pipe), which can reach nothing but each other (a datagram pair could
+``sendto`` any path). SysV IPC and POSIX message queues, keyed host-wide where the worker has no
+IPC namespace of its own, are refused outright: no test program uses them.
 """
 
 from __future__ import annotations
@@ -13,6 +20,10 @@ from dataclasses import dataclass
 
 from progsynth.execution.sandbox import libc
 
+IPC_DENIED = (
+    "shmget", "shmat", "shmctl", "shmdt", "semget", "semop", "semtimedop", "semctl", "msgget", "msgsnd",
+    "msgrcv", "msgctl", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify", "mq_getsetattr",
+)
 DENIED = (
     "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root", "chroot",
     "swapon", "swapoff", "reboot", "sethostname", "setdomainname", "init_module", "finit_module",
@@ -22,8 +33,8 @@ DENIED = (
     "mount_setattr", "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick", "pidfd_getfd",
     "kcmp", "process_madvise", "ioperm", "iopl", "lookup_dcookie", "fanotify_init", "vhangup",
     "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
-)
-_SPECIAL = ("clone", "clone3", "socket")
+) + IPC_DENIED
+_SPECIAL = ("clone", "clone3", "socket", "socketpair")
 
 _X86_64 = {
     "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "mount": 165, "umount2": 166,
@@ -36,7 +47,10 @@ _X86_64 = {
     "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433, "pidfd_getfd": 438, "kcmp": 312,
     "process_madvise": 440, "ioperm": 173, "iopl": 172, "lookup_dcookie": 212, "fanotify_init": 300,
     "vhangup": 153, "settimeofday": 164, "clock_settime": 227, "clock_adjtime": 305, "adjtimex": 159,
-    "clone": 56, "clone3": 435, "socket": 41,
+    "clone": 56, "clone3": 435, "socket": 41, "socketpair": 53,
+    "shmget": 29, "shmat": 30, "shmctl": 31, "shmdt": 67, "semget": 64, "semop": 65, "semtimedop": 220,
+    "semctl": 66, "msgget": 68, "msgsnd": 69, "msgrcv": 70, "msgctl": 71, "mq_open": 240, "mq_unlink": 241,
+    "mq_timedsend": 242, "mq_timedreceive": 243, "mq_notify": 244, "mq_getsetattr": 245,
 }
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 _X32_BIT = 0x40000000
@@ -45,12 +59,16 @@ _LD_ABS_W = 0x20
 _JEQ = 0x15
 _JGE = 0x35
 _JSET = 0x45
+_AND = 0x54
 _RET = 0x06
 _RET_KILL_PROCESS = 0x80000000
 _RET_ERRNO = 0x00050000
 _RET_ALLOW = 0x7FFF0000
-_OFF_NR, _OFF_ARCH, _OFF_ARG0 = 0, 4, 16
-_ALLOWED_FAMILIES = (1, 2, 10)  # AF_UNIX, AF_INET, AF_INET6
+_OFF_NR, _OFF_ARCH, _OFF_ARG0, _OFF_ARG1 = 0, 4, 16, 24
+AF_UNIX = 1
+_ALLOWED_FAMILIES = (2, 10)  # AF_INET, AF_INET6 (in a namespace with no interface up)
+_PAIR_TYPES = (1, 5)  # SOCK_STREAM, SOCK_SEQPACKET: connected for good, no address to send to
+_SOCK_TYPE_MASK = 0xF  # the rest of the type argument is SOCK_CLOEXEC / SOCK_NONBLOCK
 
 
 class _SockFprog(ctypes.Structure):
@@ -89,6 +107,12 @@ class _Assembler:
     def op(self, code: int, k: int, jt: str | int = 0, jf: str | int = 0) -> None:
         self.code.append((code, jt, jf, k))
 
+    def allow_only(self, values: tuple[int, ...], refusal: int) -> None:
+        """Jump to "allow" if the accumulator is one of ``values``, else fail with errno ``refusal``."""
+        for value in values:
+            self.op(_JEQ, value, "allow", 0)
+        self.op(_RET, _RET_ERRNO | refusal)
+
     def assemble(self) -> bytes:
         out = bytearray()
         for i, (code, jt, jf, k) in enumerate(self.code):
@@ -101,7 +125,8 @@ class _Assembler:
 
 def build_filter(numbers: dict[str, int], arch: int, machine: str) -> bytes:
     """The filter program: wrong arch -> kill; denied -> EPERM; clone3 -> ENOSYS (libc falls back to
-    clone); clone with namespace flags -> EPERM; sockets other than unix/inet/inet6 -> EAFNOSUPPORT."""
+    clone); clone with namespace flags -> EPERM; sockets other than inet/inet6 -> EAFNOSUPPORT;
+    socketpair other than a unix stream/seqpacket pair -> EPERM."""
     asm = _Assembler()
     asm.op(_LD_ABS_W, _OFF_ARCH)
     asm.op(_JEQ, arch, "nr", "kill")
@@ -114,7 +139,8 @@ def build_filter(numbers: dict[str, int], arch: int, machine: str) -> bytes:
     for name in DENIED:
         if name in numbers:
             asm.op(_JEQ, numbers[name], "eperm", 0)
-    for name, target in (("clone3", "enosys"), ("clone", "clone"), ("socket", "socket")):
+    for name, target in (("clone3", "enosys"), ("clone", "clone"), ("socket", "socket"),
+                         ("socketpair", "socketpair")):
         if name in numbers:
             asm.op(_JEQ, numbers[name], target, 0)
     asm.op(_RET, _RET_ALLOW)
@@ -123,9 +149,13 @@ def build_filter(numbers: dict[str, int], arch: int, machine: str) -> bytes:
     asm.op(_JSET, libc.NAMESPACE_FLAGS, "eperm", "allow")
     asm.label("socket")
     asm.op(_LD_ABS_W, _OFF_ARG0)
-    for family in _ALLOWED_FAMILIES:
-        asm.op(_JEQ, family, "allow", 0)
-    asm.op(_RET, _RET_ERRNO | errno.EAFNOSUPPORT)
+    asm.allow_only(_ALLOWED_FAMILIES, errno.EAFNOSUPPORT)
+    asm.label("socketpair")
+    asm.op(_LD_ABS_W, _OFF_ARG0)
+    asm.op(_JEQ, AF_UNIX, 0, "eperm")
+    asm.op(_LD_ABS_W, _OFF_ARG1)
+    asm.op(_AND, _SOCK_TYPE_MASK)
+    asm.allow_only(_PAIR_TYPES, errno.EPERM)
     asm.label("allow")
     asm.op(_RET, _RET_ALLOW)
     asm.label("eperm")

@@ -20,6 +20,7 @@ from progsynth.verdicts import Status, Verdict
 
 LIMITS = Limits(timeout_s=1.0, wall_timeout_s=5.0, memory_mb=512)
 _SECRET_NAME = "PROGSYNTH_SELFCHECK_SECRET"
+_IPC_CREAT, _IPC_EXCL, _IPC_RMID = 0o1000, 0o2000, 0
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,10 @@ class _Host:
     canary: Path
     listener: socket.socket
     secret: str
+    unix: socket.socket | None = None  # a unix socket listening on a path in ``dir``
+    queue_key: int = 0  # a SysV message queue's key (0: none could be made)
     hits: int = 0
+    unix_hits: int = 0
 
 
 def _programs(host: _Host) -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -52,6 +56,10 @@ def _programs(host: _Host) -> dict[str, tuple[str, tuple[str, ...]]]:
         "net": (f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\n", ()),
         "write": (f"open({str(host.canary)!r}, 'w').write('changed')\n", ()),
         "env": (f"import os\nprint(os.environ.get({_SECRET_NAME!r}))\n", ()),
+        "unix": (f"import socket\ns = socket.socket(socket.AF_UNIX)\ns.settimeout(2)\n"
+                 f"s.connect({str(host.dir / 'host.sock')!r})\ns.sendall(b'x')\n", ()),
+        "sysv": ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                 f"if libc.msgget({host.queue_key}, 0) >= 0:\n    raise SystemExit('reached')\n", ("assert False",)),
         "daemon": ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    print('PID', os.getpid(), flush=True)\n"
                    "    time.sleep(120)\n    os._exit(0)\ntime.sleep(0.2)\n", ()),
     }
@@ -81,6 +89,11 @@ def _judge(v: dict[str, Verdict], host: _Host, active: Callable[[str], bool]) ->
               if active("network") else None, f"{status('net')}, listener saw {host.hits} connection(s)"),
         Check("a file outside the sandbox cannot be written", host.canary.read_text() == "canary"
               if active("landlock") or active("filesystem") or active("uid") else None, status("write")),
+        Check("no connection to a unix socket on the host", host.unix_hits == 0 and not v["unix"].passed
+              if active("ipc") and host.unix is not None else None,
+              f"{status('unix')}, listener saw {host.unix_hits} connection(s)"),
+        Check("the host's SysV message queue is out of reach", v["sysv"].status is Status.FAILED
+              if active("ipc") and host.queue_key else None, status("sysv")),
         Check("the caller's environment is not visible", host.secret not in v["env"].stdout, "clean environment"),
         Check("a daemon is killed with its program", bool(pids) and all(_gone(p) for p in pids)
               if active("tree_kill") else None, f"pids {pids}"),
@@ -88,14 +101,44 @@ def _judge(v: dict[str, Verdict], host: _Host, active: Callable[[str], bool]) ->
     return checks
 
 
-def _accept(host: _Host) -> None:
+def _accept(host: _Host, listener: socket.socket, unix: bool = False) -> None:
     while True:
         try:
-            conn, _ = host.listener.accept()
+            conn, _ = listener.accept()
         except OSError:
             return
-        host.hits += 1
+        if unix:
+            host.unix_hits += 1
+        else:
+            host.hits += 1
         conn.close()
+
+
+def _ipc_objects(host: _Host) -> None:
+    """A unix socket anyone may connect to and a SysV queue anyone may write (where the host allows)."""
+    import ctypes
+
+    try:
+        host.unix = socket.socket(socket.AF_UNIX)
+        host.unix.bind(str(host.dir / "host.sock"))
+        os.chmod(host.dir / "host.sock", 0o777)
+        host.unix.listen()
+        threading.Thread(target=_accept, args=(host, host.unix, True), daemon=True).start()
+    except OSError:
+        host.unix = None
+    key = int.from_bytes(os.urandom(3), "big") + 1
+    if ctypes.CDLL(None, use_errno=True).msgget(key, 0o666 | _IPC_CREAT | _IPC_EXCL) >= 0:
+        host.queue_key = key
+
+
+def _close_ipc_objects(host: _Host) -> None:
+    import ctypes
+
+    if host.unix is not None:
+        host.unix.close()
+    if host.queue_key:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.msgctl(libc.msgget(host.queue_key, 0), _IPC_RMID, None)
 
 
 def _report(protections: dict[str, ProtectionStatus], checks: list[Check], seconds: float, workers: int) -> str:
@@ -123,7 +166,8 @@ def run_selfcheck(workers: int = 2) -> tuple[str, bool]:
         canary.write_text("canary")
         canary.chmod(0o666)
         host = _Host(Path(tmp), canary, socket.create_server(("127.0.0.1", 0)), f"secret-{os.urandom(8).hex()}")
-        threading.Thread(target=_accept, args=(host,), daemon=True).start()
+        threading.Thread(target=_accept, args=(host, host.listener), daemon=True).start()
+        _ipc_objects(host)
         os.environ[_SECRET_NAME] = host.secret
         try:
             with warnings.catch_warnings():
@@ -136,5 +180,6 @@ def run_selfcheck(workers: int = 2) -> tuple[str, bool]:
         finally:
             os.environ.pop(_SECRET_NAME, None)
             host.listener.close()
+            _close_ipc_objects(host)
     ok = all(c.ok is not False for c in checks)
     return _report(protections, checks, time.monotonic() - start, workers), ok
