@@ -98,7 +98,7 @@ def test_declarations_are_readable_without_starting_a_model() -> None:
         assert {s.name for s in backend_options(name)} >= {"concurrency", "retries", "backoff"}
     chat = {name for name in backend_names() if backend_class(name).supports_chat}
     assert chat == {"llamacpp", "openai", "transformers"}
-    assert backend_class("openai").default_concurrency == 4 and backend_class("llamacpp").default_concurrency == 1
+    assert backend_class("openai").default_concurrency == 4 and backend_class("llamacpp").default_concurrency == 2
     flags = {name: {s.flag for s in backend_class(name).options if s.flag} for name in backend_names()}
     assert flags["llamacpp"] == {"--threads", "--ctx"} and flags["openai"] == {"--base-url", "--api-key-env"}
     assert flags["transformers"] == {"--ctx"}

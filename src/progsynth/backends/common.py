@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import ModuleType
+from typing import Any
 
 from progsynth.errors import BackendError
 from progsynth.types import Completion, FinishReason, GenerationRequest
@@ -105,3 +106,16 @@ def require_module(module: str, extra: str, what: str) -> ModuleType:
         raise BackendError(
             f"{what} needs the '{module}' package ({exc.msg}): pip install 'progsynth[{extra}]'"
         ) from None
+
+
+def header_line(desc: Mapping[str, Any]) -> str:
+    """One line for a run's progress header from a backend's ``describe()``: the model, and for a
+    local runtime how many threads it got and why (the thread choice decides a run's speed, so a
+    user should see it before waiting on it)."""
+    line = str(desc.get("name", desc.get("backend", "?")))
+    if "threads" in desc:
+        line += f": {desc['threads']} threads ({desc.get('thread_reason', 'chosen by the backend')})"
+    streams = min(int(desc.get("streams", 1)), int(desc.get("concurrency", 1)))  # Managed sends them
+    if streams > 1:
+        line += f", {streams} greedy tasks at once"
+    return line

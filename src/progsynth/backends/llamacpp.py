@@ -10,48 +10,73 @@ properties of that server, both measured in ``perf/generation.py``:
 * automatic prefix reuse: consecutive tasks share the few-shot prefix, so only the new task text is
   evaluated.
 
-Tasks are therefore sent one after another (never interleaved), which keeps the cached prefix hot.
+Throughput, chosen automatically (figures from ``perf/generation.py``, see its output):
+
+* threads: unless ``threads`` is given, the cores that are free now (``backends/threads.py``:
+  measured from ``/proc/stat`` over 0.4 s at start, this run's own CPU counted as free), then
+  re-measured every ``adapt_s`` seconds from snapshots between requests; when two windows in a row
+  agree on another count the server is restarted between tasks with it (llama.cpp cannot change
+  its threads while running). No sample is lost or drawn twice: a task is never split by it.
+  Measured on 2 idle cores: 2 threads decode 23 tok/s, 1 thread 12.4; beside a busy loop 2 threads
+  fall to 2-5 tok/s while 1 keeps 12.5, which is why a core must be nearly all free to count.
+* greedy ``streams``: ``STREAMS`` single-sample tasks are decoded together in one batch
+  (``default_concurrency``, so ``Managed`` sends that many at once); the others queue at the gate.
+  Measured (12 MBPP test tasks, 2 threads): 1 stream 16 tok/s, 2 streams on one server 20-22,
+  two 1-thread servers (one stream per core) 17.5.
+* many samples: a task with more samples than slots takes the whole server and, unless
+  ``parallel`` is given, grows its slots to the sample count (up to ``AUTO_PARALLEL_MAX``, one
+  restart), so the 80 samples of the paper's protocol decode as one batch. Measured aggregate
+  tok/s at T=0.5: n=1 22, n=8 58, n=20 62, n=80 83 (still rising, so no cap below 80).
 
 Reproducibility: sample ``k`` of a task is drawn with seed ``task_seed(seed, task_id) + k`` (the
 server gives the i-th sample of a request the request's seed + i), so a rerun with the same
 options gives the same samples. Not reproducible across thread counts, CPUs or runtime versions:
-floating-point sums then differ and near-tied tokens flip, even under greedy decoding. The samples
-of one request are decoded as a batch, so splitting a task differently (``parallel``) may change
-them too. Greedy requests generate once and copy the answer n times.
+floating-point sums then differ and near-tied tokens flip, even under greedy decoding; so a run
+whose thread count changed midway (``describe()["thread_changes"]``) may differ slightly, task by
+task, from one that kept a single count. The samples of one request are decoded as a batch, and
+greedy tasks in streams share batches, so batch composition may change them too. Greedy requests
+generate once and copy the answer n times.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from progsynth.backends.base import Backend
-from progsynth.backends.common import PromptRejected, require_module, sample_seed, sample_within_context
+from progsynth.backends.common import (
+    PromptRejected,
+    require_module,
+    sample_count,
+    sample_seed,
+    sample_within_context,
+)
+from progsynth.backends.gate import Gate
 from progsynth.backends.models import ResolvedModel, resolve_model
+from progsynth.backends.threads import ThreadChoice, ThreadMonitor, current_choice, thread_cores
 from progsynth.errors import BackendError
-from progsynth.machine import usable_cores
 from progsynth.options import OptionKind, OptionSpec
 from progsynth.types import Completion, FinishReason, GenerationRequest
 
 _STOP_TYPES = {"word": FinishReason.STOP, "eos": FinishReason.EOS, "limit": FinishReason.LENGTH}
 
+#: Greedy tasks decoded together by default (``Managed`` sends this many at once): see the module
+#: docstring for the measurement behind it.
+STREAMS = 2
+#: Slots of a fresh server; a request with more samples grows them (one restart) up to AUTO_PARALLEL_MAX.
+AUTO_PARALLEL = 8
+AUTO_PARALLEL_MAX = 80
+#: Thread changes kept for ``describe()`` (a run that flaps for hours must not grow its record).
+MAX_CHANGES_KEPT = 20
+
 
 def default_threads() -> int:
-    """The cores nobody else is using right now (1-minute load average), at least one.
-
-    llama.cpp threads meet at a barrier after every layer. When another process holds one of two
-    cores, a 2-thread decode stalls at every barrier (measured here: 20 -> 5-8 tok/s, notes: 34 -> a
-    few tok/s) while one thread keeps its speed; on an idle machine two threads are about 1.7x faster
-    than one. So an idle machine gets every core and a busy one gets what is free.
-    """
-    cores = usable_cores()
-    try:
-        busy = os.getloadavg()[0]
-    except OSError:
-        return max(1, cores // 2)
-    return max(1, min(cores, round(cores - busy)))
+    """The thread count a run gets unless told: see ``progsynth.backends.threads`` (takes ~0.4 s)."""
+    return current_choice().threads
 
 
 @dataclass(frozen=True)
@@ -64,51 +89,75 @@ class LlamaCppOptions:
     parallel: int
     chat: bool
     gen_budget: int
+    streams: int
 
 
 class LlamaCppBackend(Backend):
     """Generates with a GGUF model through an in-process llama.cpp server.
 
     ``model``: None for the packaged default, an alias such as ``gemma3-270m``, or a .gguf path.
+    Unless ``threads`` is given, the thread count follows the machine: measured at start and
+    re-measured every ``adapt_s`` seconds between requests, restarting the server when it changes.
     """
 
     label: ClassVar[str] = "llamacpp"
     supports_chat: ClassVar[bool] = True
+    default_concurrency: ClassVar[int] = STREAMS
     options: ClassVar[tuple[OptionSpec, ...]] = (
-        OptionSpec("threads", OptionKind.INT, "llama.cpp threads (0 or 'auto': the cores that are idle now)",
-                   flag="--threads", minimum=0),
+        OptionSpec("threads", OptionKind.INT, "llama.cpp threads (0 or 'auto': the cores that are free now, "
+                   "re-measured during the run)", flag="--threads", minimum=0),
         OptionSpec("batch_threads", OptionKind.INT, "threads for prompt evaluation (default: threads)", minimum=1),
         OptionSpec("ctx", OptionKind.INT, "context per sequence in tokens (prompt plus generation)",
                    default=8192, flag="--ctx", minimum=256),
-        OptionSpec("parallel", OptionKind.INT, "samples of a task decoded together", default=8, minimum=1),
+        OptionSpec("parallel", OptionKind.INT, "samples of a task decoded together (default: "
+                   f"{AUTO_PARALLEL}, raised to a task's sample count up to {AUTO_PARALLEL_MAX})", minimum=1),
+        OptionSpec("streams", OptionKind.INT, "single-sample (greedy) tasks decoded together",
+                   default=STREAMS, minimum=1),
         OptionSpec("chat", OptionKind.BOOL, "wrap the prompt in the model's chat template", default=False),
         OptionSpec("gen_budget", OptionKind.INT, "tokens reserved per extra parallel sequence",
                    default=1024, minimum=1),
+        OptionSpec("adapt_s", OptionKind.FLOAT, "seconds between re-measurements of the free cores (0: never)",
+                   default=20.0, minimum=0),
     )
 
     def __init__(self, model: str | os.PathLike[str] | None = None, **options: Any) -> None:
         if options.get("threads") == "auto":
             options["threads"] = None  # the documented spelling of "pick for me"
         opts = self.checked_options(options)
-        threads = opts["threads"] or default_threads()
-        self.settings = LlamaCppOptions(
-            threads=threads,
-            batch_threads=opts["batch_threads"] or threads,
-            ctx=opts["ctx"],
-            parallel=opts["parallel"],
-            chat=opts["chat"],
-            gen_budget=opts["gen_budget"],
-        )
         self.model: ResolvedModel = resolve_model(model)
         self.name = f"llamacpp:{self.model.name}"
         self._runtime = require_module("xllamacpp", "llamacpp", "the llama.cpp backend")
-        self._httpx = httpx = require_module("httpx", "llamacpp", "the llama.cpp backend")
-        self._server = self._start_server()
-        self._client: Any = httpx.Client(
-            base_url=str(self._server.listening_address),
-            headers={"Authorization": f"Bearer {self._key}"},
-            timeout=httpx.Timeout(None, connect=10.0),
+        self._httpx = require_module("httpx", "llamacpp", "the llama.cpp backend")
+        auto = not opts["threads"]
+        choice = current_choice() if auto else ThreadChoice(opts["threads"], "set by option threads")
+        self._batch_threads_option: int | None = opts["batch_threads"]
+        self._grow_parallel = opts["parallel"] is None
+        self.settings = LlamaCppOptions(
+            threads=choice.threads,
+            batch_threads=opts["batch_threads"] or choice.threads,
+            ctx=opts["ctx"],
+            parallel=opts["parallel"] or max(AUTO_PARALLEL, opts["streams"]),
+            chat=opts["chat"],
+            gen_budget=opts["gen_budget"],
+            streams=opts["streams"],
         )
+        self.thread_reason = choice.reason
+        self.thread_changes: list[dict[str, Any]] = []
+        self._started = time.monotonic()
+        self._monitor = ThreadMonitor(thread_cores(), opts["adapt_s"]) if auto and opts["adapt_s"] else None
+        self._adapt_lock = threading.Lock()
+        self._gate = Gate(opts["streams"])
+        self._server, self._client = self._start()
+
+    def _start(self) -> tuple[Any, Any]:
+        """A server with the current settings and a client for it (a new key and port each time)."""
+        server = self._start_server()
+        client = self._httpx.Client(
+            base_url=str(server.listening_address),
+            headers={"Authorization": f"Bearer {self._key}"},
+            timeout=self._httpx.Timeout(None, connect=10.0),
+        )
+        return server, client
 
     def _start_server(self) -> Any:
         xl, opts = self._runtime, self.settings
@@ -130,10 +179,51 @@ class LlamaCppBackend(Backend):
         except (RuntimeError, ValueError) as exc:  # the runtime's messages are generic
             raise BackendError(f"llama.cpp could not load {self.model.path}: {exc}") from None
 
+    def _restart(self, **changes: Any) -> None:
+        """A new server with ``changes`` to the settings; the caller holds the whole gate.
+
+        llama.cpp's server cannot change its thread count or slot count while running (no endpoint,
+        and xllamacpp exposes no ``llama_set_n_threads``), so this stops it and loads the model again
+        (about 2 s, measured) and the next task evaluates its prompt without the cached prefix.
+        """
+        self.settings = replace(self.settings, **changes)
+        self._stop()
+        self._server, self._client = self._start()
+
+    def _adapt(self) -> None:
+        """Between tasks: follow the machine's free cores when a re-measurement disagrees."""
+        if self._monitor is None:
+            return
+        with self._adapt_lock:
+            choice = self._monitor.check(self.settings.threads)
+            if choice is None:
+                return
+            with self._gate.hold(exclusive=True):
+                before = self.settings.threads
+                self._restart(threads=choice.threads, batch_threads=self._batch_threads_option or choice.threads)
+            self.thread_reason = choice.reason
+            change = {"after_s": round(time.monotonic() - self._started, 1), "from": before,
+                      "to": choice.threads, "reason": choice.reason}
+            self.thread_changes = [*self.thread_changes, change][-MAX_CHANGES_KEPT:]
+
+    def _fit_slots(self, wanted: int) -> None:
+        """Grow the slots (once per size, while exclusive) so ``wanted`` samples decode together."""
+        target = min(wanted, AUTO_PARALLEL_MAX)
+        if self._grow_parallel and target > self.settings.parallel:
+            self._restart(parallel=target)
+
     # --- generation ---------------------------------------------------------------------------
 
     def generate(self, request: GenerationRequest) -> list[Completion]:
         """``request.params.n`` samples: one prompt evaluation, decoded ``parallel`` at a time."""
+        self._adapt()
+        wanted = sample_count(request)
+        with self._gate.hold(exclusive=wanted > 1):
+            if wanted > 1:
+                self._fit_slots(wanted)
+            return self._generate(request)
+
+    def _generate(self, request: GenerationRequest) -> list[Completion]:
         prompt = self._render(request.prompt)
         return sample_within_context(
             request,
@@ -200,18 +290,24 @@ class LlamaCppBackend(Backend):
             "model_path": str(self.model.path),
             "model_sha256": self.model.sha256,
             "threads": self.settings.threads,
+            "thread_reason": self.thread_reason,
+            "thread_changes": list(self.thread_changes),
             "batch_threads": self.settings.batch_threads,
             "ctx": self.settings.ctx,
             "parallel": self.settings.parallel,
+            "streams": self.settings.streams,
             "chat": self.settings.chat,
         }
 
     def close(self) -> None:
         """Stop the server thread and free the model (also happens at interpreter exit)."""
+        self._stop()
+
+    def _stop(self) -> None:
         client, self._client = self._client, None
         if client is not None:
             client.close()
-        self._server = None
+        self._server = None  # the last reference: xllamacpp stops the server and frees the model
 
 
 def _to_completion(result: dict[str, Any]) -> Completion:

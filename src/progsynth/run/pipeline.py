@@ -10,6 +10,7 @@ else is executed and scored).
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import Any
 
 from progsynth.backends import create_backend
 from progsynth.backends.base import Backend
+from progsynth.backends.common import header_line
 from progsynth.benchmarks import Benchmark, get_benchmark
 from progsynth.errors import InputWarning, UsageError
 from progsynth.execution.adaptive import AdaptiveTimeouts, Calibration, calibrate
@@ -101,13 +103,17 @@ class Run:
         self._prepare_out()
         model = backend if backend is not None else create_backend(cfg.backend, **cfg.backend_options)
         try:
+            if self.show_progress:  # the thread choice decides the speed: say it before the wait
+                print(f"model {header_line(model.describe())}", file=sys.stderr, flush=True)
             header = cfg.samples_header(self.split, model.name, sampling)
+            described: dict[str, Any] = {}  # filled after generation, so changes made during it are kept
             with SampleStore(self.out_dir / SAMPLES_FILE, header) as store:
                 def feed(stage: JudgingStage, progress: Progress) -> list[Sample]:
                     self._generate(model, sampling, store, stage, progress)
+                    described.update(to_jsonable(model.describe()))
                     return stored_samples(store, self.by_id, sampling.n)
 
-                return self._judge("run", sampling, sampling.n, feed, RunInfo(backend=to_jsonable(model.describe())))
+                return self._judge("run", sampling, sampling.n, feed, RunInfo(backend=described))
         finally:
             if backend is None:
                 model.close()
