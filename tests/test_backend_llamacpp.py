@@ -130,4 +130,8 @@ def test_bad_options_are_usage_errors() -> None:
         create_backend("llamacpp", ctx=16)
     with pytest.raises(UsageError):
         create_backend("llamacpp", temperature=3)
+    with pytest.raises(UsageError):
+        create_backend("llamacpp", streams=0)
+    with pytest.raises(UsageError):
+        create_backend("llamacpp", adapt_s=-1)
     assert 1 <= default_threads() <= (os.cpu_count() or 1)
