@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from progsynth.cli.finetune import finetune
 from progsynth.cli.report import compare, report
 from progsynth.cli.run import evaluate, run
 from progsynth.cli.show import data_stats, prompt, sandbox_check, summary
@@ -23,7 +24,7 @@ def cli() -> None:
     """Measure how well language models write programs (Austin et al., 2021)."""
 
 
-for command in (run, evaluate, prompt, sandbox_check, data_stats, summary, report, compare):
+for command in (run, evaluate, prompt, sandbox_check, data_stats, summary, report, compare, finetune):
     cli.add_command(command)
 
 
