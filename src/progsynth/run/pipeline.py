@@ -86,8 +86,8 @@ class Run:
                  show_progress: bool = True) -> None:
         self.bench = get_benchmark(cfg.benchmark, **cfg.benchmark_options)
         self.split = cfg.split or self.bench.default_split
-        self.cfg = replace(cfg, out_dir=cfg.resolved_out_dir(self.split))
-        self.out_dir: Path = self.cfg.resolved_out_dir(self.split)
+        self.out_dir: Path = cfg.resolved_out_dir(self.split)
+        self.cfg = replace(cfg, out_dir=self.out_dir)
         self.problems = select_problems(self.bench, self.cfg)
         self.by_id = {p.task_id: p for p in self.problems}
         self.executor_factory = executor_factory
