@@ -44,6 +44,23 @@ def test_finetune_then_evaluate_side_by_side(tiny_gguf: Path, tmp_path: Path, ca
     with pytest.raises(SystemExit) as exited:
         main([*args, "--rank", "8"])
     assert exited.value.code == 2 and "other settings (rank)" in capsys.readouterr().err
+    run = ["run", "-s", "validation", "--limit", "1", "--shots", "0", "--max-tokens", "4", "--threads", "1",
+           "-O", "ctx=1024", "--workers", "1", "--offline", "-q"]
+    main([*run, "--adapter", str(out), "--out", str(tmp_path / "run-adapter")])
+    doc = json.loads((tmp_path / "run-adapter" / "results.json").read_text())
+    assert doc["config"]["backend_options"]["lora"] == str((out / "adapter.gguf").resolve())
+    assert doc["config"]["model_provenance"]["finetune_config"]["rank"] == 4
+    assert doc["backend"]["model_path"] == str(tiny_gguf.resolve())  # the recorded base, its sha256 checked
+    main([*run, "--model", str(out), "--out", str(tmp_path / "run-model")])  # the directory as the model
+    assert json.loads((tmp_path / "run-model" / "results.json").read_text())["backend"]["lora_scale"] == 1.0
+    capsys.readouterr()
+    for bad in (["--adapter", str(out), "-s", "train"], ["--model", str(out), "-s", "train"],
+                ["--adapter", str(out), "--backend", "mock"], ["--adapter", str(tmp_path)]):
+        with pytest.raises(SystemExit) as exited:
+            main([*run, *bad, "--out", str(tmp_path / "refused")])
+        err = capsys.readouterr().err
+        assert exited.value.code == 2 and err.count("\n") == 1 and err.startswith("progsynth: error:"), err
+    assert not (tmp_path / "refused" / "samples.jsonl").exists()
 
 
 @pytest.mark.slow

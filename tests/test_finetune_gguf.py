@@ -94,8 +94,9 @@ def test_llama_cpp_applies_the_exported_adapter_as_peft_does(tiny_gguf: tuple[Pa
 @pytest.mark.slow
 def test_a_tuned_model_runs_beside_its_base(tiny_gguf: tuple[Path, Path], tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from progsynth.experiments.finetune.adapter import tuned_run_options
     from progsynth.experiments.finetune.pipeline import finetune
-    from progsynth.experiments.finetune.serve import COMPARE_FILE, Comparison, adapter_backend, compare
+    from progsynth.experiments.finetune.serve import COMPARE_FILE, Comparison, compare
 
     monkeypatch.setenv("PROGSYNTH_CACHE_DIR", str(tmp_path / "cache"))
     _, model_gguf = tiny_gguf
@@ -110,14 +111,17 @@ def test_a_tuned_model_runs_beside_its_base(tiny_gguf: tuple[Path, Path], tmp_pa
     assert result.base.tasks == result.tuned.tasks == 2 and "+lora:ft" in result.tuned.model
     assert Comparison.from_json(json.loads((tmp_path / "eval" / COMPARE_FILE).read_text())) == result
     tuned_doc = json.loads((tmp_path / "eval" / "tuned" / "results.json").read_text())
-    assert tuned_doc["config"]["backend_options"]["adapter"] == str(info.out_dir)
-    assert tuned_doc["backend"]["trained_on"] == "mbpp/train" and tuned_doc["backend"]["adapter_scale"] == 1.0
+    assert tuned_doc["config"]["backend_options"]["lora"] == str(info.gguf)
+    assert tuned_doc["config"]["model_provenance"]["trained_on"] == "mbpp/train"
+    assert tuned_doc["backend"]["lora_scale"] == 1.0 and tuned_doc["backend"]["lora_sha256"]
+    base_doc = json.loads((tmp_path / "eval" / "base" / "results.json").read_text())
+    assert "lora" not in base_doc["backend"] and base_doc["backend"]["model_path"] == str(info.base_gguf)
     with pytest.raises(UsageError, match="its own training tasks"):
         compare(tmp_path / "ft", RunConfig(benchmark="mbpp", split="train", data=DATA), tmp_path / "bad")
     other = tmp_path / "other.gguf"
     other.write_bytes(model_gguf.read_bytes() + b"\0" * 32)  # a file of the same shapes with another sha256
     with pytest.raises(BackendError, match="was trained on a model"):
-        adapter_backend(tmp_path / "ft", model=str(other), threads=1)
+        tuned_run_options(tmp_path / "ft", {"model": str(other)}, "mbpp", "test", 0)
 
 
 def test_a_fully_tuned_model_becomes_a_gguf_llama_cpp_agrees_with(tiny_gguf: tuple[Path, Path], tmp_path: Path,

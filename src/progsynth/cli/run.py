@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from progsynth.backends import DEFAULT_BACKEND, backend_class, backend_names
+from progsynth.benchmarks import benchmark_class
 from progsynth.benchmarks.base import PromptStyle
 from progsynth.cli.options import (
     BACKEND_FLAGS,
@@ -23,7 +24,7 @@ from progsynth.cli.options import (
     split_option,
     stack,
 )
-from progsynth.errors import DataError
+from progsynth.errors import DataError, UsageError
 from progsynth.execution.api import Limits
 from progsynth.run.config import RunConfig, paper_sampling
 from progsynth.store.results import Results
@@ -87,6 +88,8 @@ def _config(kw: dict[str, Any], **fields: Any) -> RunConfig:
 @click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--max-tokens", type=click.IntRange(min=1), default=512, show_default=True)
 @click.option("--seed", type=int, default=1234, show_default=True)
+@click.option("--adapter", default=None, metavar="DIR",
+              help="A progsynth finetune output directory: its LoRA adapter on its base model (llamacpp).")
 @PROMPT
 @BACKEND_FLAGS.decorators()
 @click.option("--backend-option", "-O", "extra_options", multiple=True, metavar="KEY=VALUE",
@@ -102,11 +105,29 @@ def run(**kw: Any) -> None:
     if prompt.style is PromptStyle.CHAT and backend_class(name).supports_chat:
         options["chat"] = True
     options.update(key_values(kw["extra_options"]))
-    cfg = _config(kw, backend=name, backend_options=options, sampling=sampling, prompt=prompt)
+    options, provenance = _tuned(kw, options, prompt.shots)
+    cfg = _config(kw, backend=name, backend_options=options, sampling=sampling, prompt=prompt,
+                  model_provenance=provenance)
     from progsynth.run.pipeline import run as run_pipeline
 
     out = run_pipeline(cfg, show_progress=not kw["quiet"])
     print_summary(out.document, out.results_path)
+
+
+def _tuned(kw: dict[str, Any], options: dict[str, Any], shots: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A fine-tuned model (``--adapter DIR``, or ``--model`` naming a finetune output) as llama.cpp
+    options, after refusing its training split; other models pass through unchanged."""
+    from progsynth.experiments.finetune.adapter import tuned_run_options, tuned_source
+
+    source = tuned_source(kw["adapter"], kw["model"])
+    if source is None:
+        return options, {}
+    if kw["backend"] != "llamacpp":
+        raise UsageError(f"a fine-tuned model ({source}) is evaluated with --backend llamacpp")
+    if kw["adapter"] is None:
+        options.pop("model", None)  # --model named the tuned model itself
+    split = kw["split"] or benchmark_class(kw["benchmark"]).default_split
+    return tuned_run_options(source, options, kw["benchmark"], split, shots)
 
 
 @click.command()

@@ -59,6 +59,9 @@ class RunConfig:
     missing_as_failed: bool = False
     #: per-task CPU limits from each reference's measured time (execution.adaptive); False: ``limits`` everywhere
     adaptive_timeouts: bool = True
+    #: where the model came from when the backend options cannot say it all (a fine-tuning's adapter,
+    #: base and training configuration); recorded in the results, not part of the identity
+    model_provenance: Mapping[str, Any] = field(default_factory=dict)
     fresh: bool = False
 
     def __post_init__(self) -> None:

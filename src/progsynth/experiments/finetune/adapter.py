@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from progsynth.backends.models import sha256_file
+from progsynth.backends.models import resolve_model, sha256_file
 from progsynth.benchmarks.base import ALL_SPLIT
 from progsynth.errors import BackendError, DataError, UsageError
 from progsynth.experiments.finetune.config import ADAPTER_GGUF, CONFIG_FILE, MODEL_GGUF
@@ -118,12 +118,39 @@ def check_for_run(adapter: str | Path, benchmark: str, split: str, shots: int) -
     return info
 
 
+def tuned_run_options(source: str | Path, options: Mapping[str, Any], benchmark: str, split: str,
+                      shots: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The llama.cpp options that evaluate a ``progsynth finetune`` output directory, and what the
+    results record about it (adapter, base, training configuration).
+
+    A LoRA adapter goes on its recorded base (or on ``options["model"]``, which must be that base:
+    an adapter loads onto any model of the same shapes without a word); a fully tuned model replaces
+    the base. The training split is refused first.
+    """
+    info = check_for_run(source, benchmark, split, shots)
+    out = dict(options)
+    if info.whole:
+        out["model"] = str(info.gguf)
+        return out, info.describe()
+    model = out.get("model") or info.base_gguf
+    if model is None:
+        raise UsageError(f"{info.out_dir} was trained from a transformers checkpoint: give the GGUF of the same "
+                         "weights with --model to evaluate it with llama.cpp")
+    resolved = resolve_model(model)
+    info.check_base(resolved.path, resolved.sha256)
+    out.update(model=str(resolved.path), lora=str(info.gguf))
+    return out, info.describe()
+
+
 def tuned_source(adapter: str | Path | None, model: str | Path | None) -> Path | None:
     """The fine-tuning output directory behind a run's ``adapter`` or ``model`` option, if any: the
-    adapter itself, or the folder of a ``model.gguf`` written by full fine-tuning, so that a run can
-    refuse the training split whichever way the tuned model is given."""
+    adapter itself, a finetune output directory given as the model, or the folder of a
+    ``model.gguf`` written by full fine-tuning, so that a run refuses the training split whichever
+    way the tuned model is given."""
     if adapter:
         return Path(adapter)
+    if model and Path(model).is_dir() and (Path(model) / CONFIG_FILE).is_file():
+        return Path(model)
     if model and Path(model).is_file() and (Path(model).parent / CONFIG_FILE).is_file():
         return Path(model).parent
     return None
