@@ -28,6 +28,7 @@ from progsynth.report.analysis import (
     taxonomy,
 )
 from progsynth.report.compare import Comparison, compare
+from progsynth.report.dialog import dialog_plots
 from progsynth.report.load import RunData, TaskRecord
 from progsynth.report.plots import Plot, plot_all
 
@@ -175,6 +176,7 @@ def write_report(runs: Sequence[RunData], out: Path, plots_dir: Path | None = No
     plots_dir = plots_dir or out.with_name(out.stem + "_plots")
     taxonomies = [taxonomy(r) for r in runs]
     plots = plot_all(runs, taxonomies, [(r.label, difficulty(r)) for r in runs], plots_dir)
+    plots = [*plots, *dialog_plots(runs, plots_dir)]  # runs that are dialog directories
     overfits = [overfitting(r) for r in runs]
     comparison = compare(runs[0], runs[1]) if len(runs) == 2 else None
     html = _environment().get_template("report.html").render(
