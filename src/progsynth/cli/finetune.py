@@ -3,6 +3,9 @@
 Training reads the same benchmark, split and prompt options as ``progsynth run`` (the examples are
 the evaluation's own prompts), plus the training schedule. ``--evaluate SPLIT`` then scores the base
 and the tuned model side by side through llama.cpp, each in an ordinary run directory.
+``--target exec-predict`` trains on execution facts instead (the prompt of ``progsynth exec-predict``
+in ``--exec-condition``, the real output as the completion) and ``--evaluate`` then runs that
+experiment for the base and the tuned model.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 import click
 
+from progsynth.benchmarks.base import PromptConfig
 from progsynth.cli.options import (
     BENCHMARK_FLAGS,
     DATA_DIR,
@@ -22,7 +26,8 @@ from progsynth.cli.options import (
     prompt_config,
     stack,
 )
-from progsynth.experiments.finetune.config import DEFAULT_SHOTS, FinetuneConfig, Method
+from progsynth.experiments.exec_predict.prompts import Condition
+from progsynth.experiments.finetune.config import DEFAULT_SHOTS, ExecPredictPrompt, FinetuneConfig, Method, Target
 
 TRAINING = stack(
     click.option("--base", default=None,
@@ -81,6 +86,10 @@ EVALUATION = stack(
               help="Worked examples in each training prompt; evaluate with the same --shots.")
 @click.option("--shot-ids", default=None, help="Comma-separated task ids of the shots.")
 @click.option("--asserts-shown", type=click.IntRange(0, 3), default=3, show_default=True)
+@click.option("--target", type=click.Choice([t.value for t in Target]), default=Target.CODE.value, show_default=True,
+              help="What the model learns to write: the task's code, or a program's output (execution prediction).")
+@click.option("--exec-condition", type=click.Choice([c.value for c in Condition]), default=Condition.CODE.value,
+              show_default=True, help="--target exec-predict: the prompt condition trained on (few-shot uses --shots).")
 @TRAINING
 @EVALUATION
 @DATA_DIR
@@ -112,7 +121,7 @@ def _config(kw: dict[str, Any]) -> FinetuneConfig:
         out_dir=kw["out_dir"], benchmark=kw["benchmark"],
         benchmark_options=BENCHMARK_FLAGS.values_for(kw["benchmark"], kw), split=kw["split"],
         val_split=val_split, limit=kw["limit"], task_ids=tuple(kw["task_ids"]), val_limit=kw["val_limit"],
-        prompt=prompt_config({**kw, "prompt_style": "paper"}), base=kw["base"],
+        prompt=_prompt(kw), base=kw["base"],
         method=Method.FULL if kw["full"] else Method.LORA, rank=kw["rank"], alpha=kw["alpha"],
         dropout=kw["dropout"], epochs=kw["epochs"], max_steps=kw["max_steps"], batch_size=kw["batch_size"],
         lr=kw["lr"], warmup=kw["warmup"], weight_decay=kw["weight_decay"], max_len=kw["max_len"],
@@ -122,8 +131,18 @@ def _config(kw: dict[str, Any]) -> FinetuneConfig:
     )
 
 
+def _prompt(kw: dict[str, Any]) -> PromptConfig:
+    if kw["target"] == Target.CODE.value:
+        return prompt_config({**kw, "prompt_style": "paper"})
+    condition = Condition(kw["exec_condition"])
+    return ExecPredictPrompt(shots=kw["shots"] if condition is Condition.FEW_SHOT else 0, condition=condition)
+
+
 def _evaluate(cfg: FinetuneConfig, kw: dict[str, Any]) -> None:
     """Base and tuned on ``--evaluate SPLIT``, in ``OUT/eval-SPLIT/{base,tuned}``."""
+    if isinstance(cfg.prompt, ExecPredictPrompt):
+        _evaluate_exec(cfg, cfg.prompt, kw)
+        return
     from progsynth.experiments.finetune.serve import compare
     from progsynth.run.config import RunConfig, paper_sampling
 
@@ -139,3 +158,26 @@ def _evaluate(cfg: FinetuneConfig, kw: dict[str, Any]) -> None:
                    f"on {side.tasks} tasks  [{side.run_dir}]")
     click.echo(f"solved only by the base: {len(result.only_base)}, only by the tuned model: {len(result.only_tuned)}")
     click.echo(f"paired comparison: progsynth compare {result.base.run_dir} {result.tuned.run_dir}")
+
+
+def _evaluate_exec(cfg: FinetuneConfig, prompt: ExecPredictPrompt, kw: dict[str, Any]) -> None:
+    """``progsynth exec-predict`` in the trained condition for the base and the tuned model."""
+    from progsynth.experiments.exec_predict.pipeline import ExecPredictConfig, exec_predict
+    from progsynth.experiments.finetune.adapter import read_adapter, tuned_run_options
+    from progsynth.report.exec_predict import summary_lines
+    from progsynth.run.config import RunConfig, paper_sampling
+
+    split = kw["eval_split"]
+    info = read_adapter(cfg.out_dir)
+    options: dict[str, Any] = {"threads": kw["threads"]} if kw["threads"] is not None else {}
+    base = {**options, "model": str(info.base_gguf)} if info.base_gguf is not None else options
+    tuned, provenance = tuned_run_options(cfg.out_dir, options, cfg.benchmark, split, info.shots)
+    for label, backend_options, where in (("base", base, {}), ("tuned", tuned, provenance)):
+        run = RunConfig(out_dir=cfg.out_dir / f"eval-{split}" / f"exec-{label}", benchmark=cfg.benchmark,
+                        benchmark_options=cfg.benchmark_options, split=split, limit=kw["eval_limit"],
+                        backend="llamacpp", backend_options=backend_options, data=cfg.data, model_provenance=where,
+                        sampling=paper_sampling(1, max_tokens=min(kw["max_tokens"], 128)))
+        out = exec_predict(ExecPredictConfig(run, (prompt.condition,), max(prompt.shots, 1)),
+                           show_progress=not kw["quiet"])
+        click.echo(f"{label}:")
+        click.echo("\n".join(summary_lines(out.document)))

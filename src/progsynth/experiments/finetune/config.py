@@ -18,6 +18,7 @@ from typing import Any
 
 from progsynth.benchmarks.base import DataConfig, PromptConfig, PromptStyle
 from progsynth.errors import DataError, UsageError
+from progsynth.experiments.exec_predict.prompts import Condition
 from progsynth.run.config import to_jsonable
 
 CONFIG_SCHEMA = "progsynth.finetune.config/1"
@@ -44,6 +45,29 @@ DEFAULT_SHOTS = 3
 class Method(enum.Enum):
     LORA = "lora"
     FULL = "full"
+
+
+class Target(enum.Enum):
+    """What the model learns to write: the task's code, or a program's output (execution prediction)."""
+
+    CODE = "code"
+    EXEC_PREDICT = "exec-predict"
+
+
+@dataclass(frozen=True)
+class ExecPredictPrompt(PromptConfig):
+    """The prompt of ``--target exec-predict``: execution-prediction prompts in ``condition``, with
+    ``shots`` worked prompt-pool examples under FEW_SHOT (0 otherwise). It is a ``PromptConfig``
+    because the target decides what the prompt is, and every stage that builds examples (``data``)
+    or records the configuration already receives ``FinetuneConfig.prompt``."""
+
+    condition: Condition = Condition.CODE
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if (self.condition is Condition.FEW_SHOT) != (self.shots > 0):
+            raise UsageError("--shots applies to exec-predict training only with --exec-condition few-shot "
+                             f"(at least 1), got {self.shots} with {self.condition.value}")
 
 
 #: Learning rates that work for each method (LoRA's small adapters take a much larger step).
@@ -117,6 +141,10 @@ class FinetuneConfig:
                 raise UsageError(message)
 
     @property
+    def target(self) -> Target:
+        return Target.EXEC_PREDICT if isinstance(self.prompt, ExecPredictPrompt) else Target.CODE
+
+    @property
     def lora_alpha(self) -> float:
         return self.alpha if self.alpha is not None else 2.0 * self.rank
 
@@ -137,7 +165,7 @@ class FinetuneConfig:
         out: dict[str, Any] = to_jsonable(self)
         for key in ("out_dir", "data", "fresh"):
             out.pop(key, None)
-        return {"schema": CONFIG_SCHEMA, **out}
+        return {"schema": CONFIG_SCHEMA, "target": self.target.value, **out}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], out_dir: Path) -> FinetuneConfig:
@@ -148,12 +176,15 @@ class FinetuneConfig:
         values = {k: v for k, v in data.items() if k in known}
         prompt = dict(data.get("prompt") or {})
         shot_ids = prompt.get("shot_ids")
-        return cls(
-            out_dir=out_dir,
-            prompt=PromptConfig(shots=int(prompt.get("shots", DEFAULT_SHOTS)),
+        settings = PromptConfig(shots=int(prompt.get("shots", DEFAULT_SHOTS)),
                                 shot_ids=tuple(shot_ids) if shot_ids is not None else None,
                                 asserts_shown=int(prompt.get("asserts_shown", 3)),
-                                style=PromptStyle(prompt.get("style", "paper"))),
+                                style=PromptStyle(prompt.get("style", "paper")))
+        if data.get("target", Target.CODE.value) == Target.EXEC_PREDICT.value:
+            settings = ExecPredictPrompt(shots=settings.shots, condition=Condition(prompt.get("condition", "code")))
+        return cls(
+            out_dir=out_dir,
+            prompt=settings,
             method=Method(data.get("method", Method.LORA.value)),
             task_ids=tuple(data.get("task_ids") or ()),
             **values,

@@ -10,6 +10,11 @@ A sequence longer than ``max_len`` keeps its whole prompt and loses the end of i
 truncation is counted): dropping the prompt's start would train on prompts the evaluation never
 shows.
 
+With ``--target exec-predict`` (the prompt is an ``ExecPredictPrompt``) the examples are execution
+predictions instead (``exec_predict.training``): one per usable assert of each task, the prompt of
+the chosen condition followed by the output the reference really returns and the newline that ends
+the answer.
+
 Few-shot prompts share their shots: ``prefix_len`` marks the tokens of the worked examples when they
 tokenize the same alone as inside the whole prompt, so training can compute them once per step
 (``train``'s prefix cache) instead of once per example.
@@ -24,6 +29,7 @@ from typing import Any
 from progsynth.benchmarks import Benchmark, get_benchmark
 from progsynth.benchmarks.base import DataConfig, PromptConfig
 from progsynth.errors import UsageError
+from progsynth.experiments.finetune.config import ExecPredictPrompt
 from progsynth.prompts import DONE
 from progsynth.run.config import RunConfig
 from progsynth.run.pipeline import select_problems
@@ -110,18 +116,32 @@ def shots_text(bench: Benchmark, problem: Problem, prompt: PromptConfig, data: D
 def build_examples(tokenizer: Any, benchmark: str, benchmark_options: dict[str, Any], split: str,
                    prompt: PromptConfig, data: DataConfig, *, task_ids: Sequence[str] = (),
                    limit: int | None = None, max_len: int = 1024) -> ExampleSet:
-    """The tokenized examples of ``split`` in task order."""
+    """The tokenized examples of ``split`` in task order (for exec-predict: and assert order)."""
     bench = get_benchmark(benchmark, **benchmark_options)
     examples: list[Example] = []
     dropped: list[str] = []
-    for problem in select(bench, split, data, task_ids, limit):
-        text = bench.prompt(problem, prompt, data)
-        example = tokenize(tokenizer, problem.task_id, text, target_text(bench, problem, prompt), max_len,
-                           shots_text(bench, problem, prompt, data, text))
+    for task_id, text, target, shots in _texts(bench, select(bench, split, data, task_ids, limit), prompt, data):
+        example = tokenize(tokenizer, task_id, text, target, max_len, shots)
         if example is None:
-            dropped.append(problem.task_id)
+            dropped.append(task_id)
         else:
             examples.append(example)
     if not examples:
         raise UsageError(f"every prompt of split '{split}' is longer than --max-len {max_len}")
     return ExampleSet(split, tuple(examples), sum(e.truncated for e in examples), tuple(dropped))
+
+
+def _texts(bench: Benchmark, problems: Sequence[Problem], prompt: PromptConfig,
+           data: DataConfig) -> list[tuple[str, str, str, str]]:
+    """(task id, prompt, target, shots) of each example, for the code or the exec-predict target."""
+    if isinstance(prompt, ExecPredictPrompt):
+        from progsynth.experiments.exec_predict.training import training_pairs
+
+        pairs = training_pairs(bench, problems, prompt.condition, prompt.shots, data)
+        return [(p.task_id, p.prompt, p.target, p.shots) for p in pairs]
+    out = []
+    for problem in problems:
+        text = bench.prompt(problem, prompt, data)
+        out.append((problem.task_id, text, target_text(bench, problem, prompt),
+                    shots_text(bench, problem, prompt, data, text)))
+    return out
