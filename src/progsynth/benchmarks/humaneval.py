@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
+from progsynth import protocols
 from progsynth.benchmarks.base import (
     Benchmark,
     DataConfig,
@@ -111,6 +112,10 @@ class HumanEval(Benchmark):
         """Zero-shot: the task's own prompt (completion), or a request for the whole function (chat)."""
         if config.style is PromptStyle.CHAT:
             return chat_completion_prompt(problem.prompt_prefix)
+        if config.style is PromptStyle.EVALPLUS:
+            return protocols.evalplus_message(problem.prompt_prefix)
+        if config.style.is_protocol:
+            protocols.get_protocol(config.style.value).check(self.name)
         return problem.prompt_prefix
 
     def extract(self, problem: Problem, raw: str, style: PromptStyle = PromptStyle.PAPER) -> str:
@@ -119,6 +124,8 @@ class HumanEval(Benchmark):
         text = raw.replace("\r\n", "\n")
         if style is PromptStyle.CHAT:
             return extract_code(text, problem.entry_point)
+        if style is PromptStyle.EVALPLUS:
+            return protocols.evalplus_sanitize(text, problem.entry_point)
         if "```" in text:
             return strip_fences(text)
         return cut_at_stop(text, self.stop)[0]

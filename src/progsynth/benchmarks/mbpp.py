@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from progsynth import protocols
 from progsynth.benchmarks.base import Benchmark, DataConfig, PromptConfig, PromptStyle, UnknownTaskError
 from progsynth.benchmarks.records import Row, parse_cached, read_rows, unique_problems
 from progsynth.benchmarks.sources import DataFile
@@ -222,13 +223,21 @@ class _MBPPFamily(Benchmark):
         shots = [Shot(s.text, s.tests[:k], s.reference) for s in self.select_shots(problem, config, data)]
         if config.style is PromptStyle.CHAT:
             return chat_prompt(problem.text, problem.tests[:k], shots)
+        if config.style.is_protocol:
+            return protocols.mbpp_prompt(config.style, problem.text, problem.tests[:k], shots)
         return paper_prompt(problem.text, problem.tests[:k], shots)
+
+    def stop_sequences(self, config: PromptConfig) -> tuple[str, ...]:
+        """A protocol format's own stop sequences (``progsynth.protocols``), else the default."""
+        return protocols.stops(config.style) if config.style.is_protocol else super().stop_sequences(config)
 
     def extract(self, problem: Problem, raw: str, style: PromptStyle = PromptStyle.PAPER) -> str:
         """Paper style: cut at ``[DONE]`` and unwrap stray fences. Chat: the fenced or prose-wrapped
         code that defines the function the tests call."""
         if style is PromptStyle.CHAT:
             return extract_code(raw, tested_function(problem.tests))
+        if style.is_protocol:
+            return protocols.extract(style, raw, tested_function(problem.tests))
         return extract_paper(raw)
 
 

@@ -49,13 +49,23 @@ DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False, path_type
 OFFLINE = click.option("--offline", is_flag=True, help="Never download data (also $PROGSYNTH_OFFLINE=1).")
 TASK_ID = click.option("--task-id", "task_ids", multiple=True, help="Only these tasks (repeatable).")
 
+
+def _protocol_names() -> list[str]:
+    from progsynth.protocols import Protocol
+
+    return [p.value for p in Protocol]
+
+
 PROMPT = stack(
     click.option("--shots", type=click.IntRange(0, 10), default=3, show_default=True),
     click.option("--shot-ids", default=None,
                  help="Comma-separated task ids of the few-shot examples (MBPP default: 2,3,4)."),
     click.option("--asserts-shown", type=click.IntRange(0, 3), default=3, show_default=True),
-    click.option("--prompt-style", type=click.Choice([s.value for s in PromptStyle]), default="paper",
-                 show_default=True),
+    click.option("--prompt-style", type=click.Choice([s.value for s in PromptStyle if not s.is_protocol]),
+                 default="paper", show_default=True),
+    click.option("--protocol", default=None, type=click.Choice(_protocol_names()),
+                 help="Another harness's MBPP/HumanEval prompt and extraction (progsynth.protocols); "
+                      "sets the prompt format, shots and asserts shown."),
 )
 
 
@@ -67,6 +77,12 @@ def data_config(kw: Mapping[str, Any]) -> DataConfig:
 
 
 def prompt_config(kw: Mapping[str, Any]) -> PromptConfig:
+    if kw.get("protocol"):
+        from progsynth.protocols import get_protocol
+
+        spec = get_protocol(kw["protocol"])
+        spec.check(kw.get("benchmark") or "mbpp")
+        return spec.prompt_config()
     shot_ids = tuple(x.strip() for x in kw["shot_ids"].split(",") if x.strip()) if kw["shot_ids"] else None
     return PromptConfig(shots=kw["shots"], shot_ids=shot_ids, asserts_shown=kw["asserts_shown"],
                         style=PromptStyle(kw["prompt_style"]))

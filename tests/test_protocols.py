@@ -1,0 +1,119 @@
+"""Protocol presets: each reproduces its harness's documented prompt and extraction for a known task."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from progsynth.benchmarks import get_benchmark
+from progsynth.benchmarks.base import DataConfig, PromptConfig, PromptStyle
+from progsynth.benchmarks.sources import data_config_from_env
+from progsynth.cli.main import cli
+from progsynth.errors import UsageError
+from progsynth.protocols import (
+    BIGCODE_STOPS,
+    LM_EVAL_FUTURE,
+    Protocol,
+    evalplus_sanitize,
+    get_protocol,
+    longest_parsing_span,
+    protocol_of,
+)
+from progsynth.types import Problem
+
+TASK11_TEXT = "Write a python function to remove first and last occurrence of a given character from the string."
+TASK11_FIRST = 'assert remove_Occ("hello","l") == "heo"'
+DOCSTRING = f'"""\n{TASK11_TEXT}\n{TASK11_FIRST}\n"""\n'
+
+
+@pytest.fixture(scope="module")
+def data() -> DataConfig:
+    return data_config_from_env()
+
+
+@pytest.fixture(scope="module")
+def task11(data: DataConfig) -> Problem:
+    return next(p for p in get_benchmark("mbpp").load("test", data) if p.task_id == "Mbpp/11")
+
+
+def _prompt(protocol: str, problem: Problem, data: DataConfig, benchmark: str = "mbpp") -> str:
+    return get_benchmark(benchmark).prompt(problem, get_protocol(protocol).prompt_config(), data)
+
+
+def test_paper_protocol_is_the_default_prompt(task11: Problem, data: DataConfig) -> None:
+    bench = get_benchmark("mbpp")
+    assert _prompt("paper", task11, data) == bench.prompt(task11, PromptConfig(), data)
+    assert bench.stop_sequences(get_protocol("paper").prompt_config()) == ("[DONE]",)
+    assert protocol_of(PromptConfig()) == "paper"
+
+
+def test_evalplus_mbpp_prompt_and_sanitizer(task11: Problem, data: DataConfig) -> None:
+    instruction = ("Please provide a self-contained Python script that solves the following problem in a "
+                   "markdown code block:")
+    assert _prompt("evalplus", task11, data) == f"{instruction}\n```\n{DOCSTRING.strip()}\n```\n"
+    spec = get_protocol("evalplus")
+    assert spec.style.is_chat and spec.shots == 0
+    raw = ("Here is the script:\n```python\nimport re\n\ndef helper(s):\n    return s\n\n"
+           "def unused():\n    return 1\n\ndef remove_Occ(s, ch):\n    return helper(s).replace(ch, '', 1)\n\n"
+           "print(remove_Occ('a', 'b'))\n```\nThis works because...")
+    code = get_benchmark("mbpp").extract(task11, raw, PromptStyle.EVALPLUS)
+    assert code == ("import re\ndef helper(s):\n    return s\n"
+                    "def remove_Occ(s, ch):\n    return helper(s).replace(ch, '', 1)\n")
+
+
+def test_evalplus_humaneval_prompt_wraps_the_task_prompt(data: DataConfig) -> None:
+    problem = get_benchmark("humaneval").load("test", data)[0]
+    prompt = _prompt("evalplus", problem, data, "humaneval")
+    assert prompt.startswith("Please provide a self-contained Python script")
+    assert f"```\n{problem.prompt_prefix.strip()}\n```\n" in prompt
+
+
+def test_lm_eval_prompt_keeps_published_code_and_blank_line_separators(task11: Problem, data: DataConfig) -> None:
+    prompt = _prompt("lm-eval", task11, data)
+    first_shot_code = ("def similar_elements(test_tup1, test_tup2):\r\n  res = tuple(set(test_tup1) & "
+                       "set(test_tup2))\r\n  return (res) \n[DONE]\n\nYou are an expert Python programmer")
+    assert first_shot_code in prompt
+    assert prompt.count("[DONE]\n\n") == 3 and prompt.endswith('assert remove_Occ("PHP","P") == "H"\n[BEGIN]\n')
+    bench = get_benchmark("mbpp")
+    assert bench.stop_sequences(get_protocol("lm-eval").prompt_config()) == ("[DONE]",)
+    assert bench.extract(task11, "def f():\n    return 1\n[DONE]", PromptStyle.LM_EVAL) == (
+        LM_EVAL_FUTURE + "def f():\n    return 1\n")
+    # lm-eval prepends an opening fence (its instruct variant's generation prefix opens one), so an
+    # answer that closes a fence is read up to it; one that opens its own fence reads as empty there too
+    closing = "\ndef f():\n    return 2\n```\nmore"
+    assert bench.extract(task11, closing, PromptStyle.LM_EVAL) == LM_EVAL_FUTURE + "def f():\n    return 2"
+    assert bench.extract(task11, "```python\ndef f():\n    pass\n```", PromptStyle.LM_EVAL) == LM_EVAL_FUTURE
+
+
+def test_bigcode_prompt_stops_and_extraction(task11: Problem, data: DataConfig) -> None:
+    assert _prompt("bigcode", task11, data) == DOCSTRING
+    bench = get_benchmark("mbpp")
+    assert bench.stop_sequences(get_protocol("bigcode").prompt_config()) == BIGCODE_STOPS
+    raw = "def remove_Occ(s, ch):\n    return s\nassert remove_Occ('a','a') == ''\n"
+    assert bench.extract(task11, raw, PromptStyle.BIGCODE) == "def remove_Occ(s, ch):\n    return s"
+
+
+def test_protocol_names_and_benchmark_checks() -> None:
+    assert [p.value for p in Protocol] == ["paper", "evalplus", "lm-eval", "bigcode"]
+    assert protocol_of(get_protocol("bigcode").prompt_config()) == "bigcode"
+    assert protocol_of(PromptConfig(shots=2)) == "custom"
+    with pytest.raises(UsageError, match="unknown protocol 'helm'"):
+        get_protocol("helm")
+    with pytest.raises(UsageError, match="not humaneval"):
+        get_protocol("bigcode").check("humaneval")
+    for spec in (get_protocol(p.value) for p in Protocol):
+        assert spec.source and spec.summary
+
+
+def test_longest_parsing_span_skips_prose() -> None:
+    text = "Sure! Here it is:\ndef f(x):\n    return x\n\nHope this helps."
+    assert longest_parsing_span(text) == "def f(x):\n    return x\n"
+    assert evalplus_sanitize("no code here at all", "f") == "no code here at all\n"
+
+
+def test_cli_prompt_with_protocol(data: DataConfig) -> None:
+    result = CliRunner().invoke(cli, ["prompt", "--task-id", "11", "--protocol", "bigcode"])
+    assert result.exit_code == 0, result.output
+    assert result.output == DOCSTRING
+    bad = CliRunner().invoke(cli, ["prompt", "-b", "humaneval", "--task-id", "0", "--protocol", "lm-eval"])
+    assert bad.exit_code != 0
