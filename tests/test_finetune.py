@@ -155,6 +155,8 @@ def test_lora_loss_goes_down_and_outputs_are_written(tiny: Path, tmp_path: Path)
     recorded = json.loads((tmp_path / "ft" / CONFIG_FILE).read_text())
     assert recorded["split"] == "train" and recorded["prompt"]["shots"] == 0
     assert FinetuneResults.from_json(json.loads(out.results_path.read_text())) == res
+    state = TrainState.from_json(json.loads((tmp_path / "ft" / "checkpoint" / "state.json").read_text()))
+    assert res.peak_memory_mb == round(state.peak_memory_mb, 1) > 0  # the training's peak, kept across sessions
 
 
 @pytest.mark.slow

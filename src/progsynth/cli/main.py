@@ -9,10 +9,13 @@ from typing import Any
 
 import click
 
+from progsynth.cli.dialog import dialog
+from progsynth.cli.exec_predict import exec_predict
 from progsynth.cli.finetune import finetune
 from progsynth.cli.report import compare, report
 from progsynth.cli.run import evaluate, run
 from progsynth.cli.show import data_stats, prompt, sandbox_check, summary
+from progsynth.cli.sweep import sweep
 from progsynth.errors import ProgsynthError
 
 INTERRUPTED = "progsynth: interrupted; run the same command again to resume"
@@ -24,7 +27,8 @@ def cli() -> None:
     """Measure how well language models write programs (Austin et al., 2021)."""
 
 
-for command in (run, evaluate, prompt, sandbox_check, data_stats, summary, report, compare, finetune):
+for command in (run, evaluate, prompt, sandbox_check, data_stats, summary, report, compare, finetune,
+                exec_predict, dialog, sweep):
     cli.add_command(command)
 
 

@@ -11,6 +11,7 @@ import click
 
 from progsynth.cli.options import DATA_DIR, data_config
 from progsynth.errors import UsageError
+from progsynth.experiments.sweep.results import SUMMARY_FILE
 
 RUN_DIRS = click.argument("run_dirs", nargs=-1, required=True,
                           type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -38,9 +39,20 @@ def _load(kw: dict[str, Any]) -> list[Any]:
 @DATA_DIR
 @NO_DATA
 def report(**kw: Any) -> None:
-    """Write a self-contained HTML report (and PNG/SVG plots) of one or more run directories."""
+    """Write a self-contained HTML report (and PNG/SVG plots) of one or more run directories
+    (dialog runs add their solved-by-turn plot), of exec-predict outputs, or of a sweep (its study
+    view, DIR/study.html)."""
+    from progsynth.report import exec_predict
     from progsynth.report.html import write_report
 
+    if all(exec_predict.is_exec_predict_dir(p) for p in kw["run_dirs"]):  # progsynth exec-predict outputs
+        click.echo(f"report: {exec_predict.write_report(kw['run_dirs'], kw['out'])}")
+        return
+    if len(kw["run_dirs"]) == 1 and (kw["run_dirs"][0] / SUMMARY_FILE).is_file():  # a progsynth sweep
+        from progsynth.cli.sweep import write_study_report
+
+        write_study_report(kw["run_dirs"][0])
+        return
     start = time.perf_counter()
     runs = _load(kw)
     for run in runs:

@@ -7,11 +7,8 @@ from typing import Any
 
 import click
 
-from progsynth.backends import DEFAULT_BACKEND, backend_class, backend_names
-from progsynth.benchmarks import benchmark_class
-from progsynth.benchmarks.base import PromptStyle
+from progsynth.cli.model import MODEL, model_choice
 from progsynth.cli.options import (
-    BACKEND_FLAGS,
     BENCHMARK_FLAGS,
     DATA_DIR,
     OFFLINE,
@@ -19,12 +16,11 @@ from progsynth.cli.options import (
     TASK_ID,
     benchmark_option,
     data_config,
-    key_values,
     prompt_config,
     split_option,
     stack,
 )
-from progsynth.errors import DataError, UsageError
+from progsynth.errors import DataError
 from progsynth.execution.api import Limits
 from progsynth.run.config import RunConfig, paper_sampling
 from progsynth.store.results import Results
@@ -57,7 +53,8 @@ EXECUTION = stack(
 )
 
 
-def _config(kw: dict[str, Any], **fields: Any) -> RunConfig:
+def run_config(kw: dict[str, Any], **fields: Any) -> RunConfig:
+    """``EXECUTION``'s options as a RunConfig, with the command's own ``fields`` (model, sampling...)."""
     return RunConfig(
         out_dir=kw["out_dir"],
         benchmark=kw["benchmark"],
@@ -78,56 +75,26 @@ def _config(kw: dict[str, Any], **fields: Any) -> RunConfig:
 
 @click.command()
 @EXECUTION
-@click.option("--backend", type=click.Choice(backend_names()), default=DEFAULT_BACKEND, show_default=True)
-@click.option("--model", "-m", default=None,
-              help="Model: GGUF path or alias (llamacpp), checkpoint (transformers), name (openai).")
 @click.option("--samples", "-n", type=click.IntRange(min=1), default=1, show_default=True, help="Samples per task.")
 @click.option("--temperature", "-t", type=click.FloatRange(min=0), default=None,
               help="Sampling temperature (default: 0 = greedy for 1 sample, 0.5 for several, as in the paper).")
 @click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0, show_default=True)
 @click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--max-tokens", type=click.IntRange(min=1), default=512, show_default=True)
-@click.option("--seed", type=int, default=1234, show_default=True)
-@click.option("--adapter", default=None, metavar="DIR",
-              help="A progsynth finetune output directory: its LoRA adapter on its base model (llamacpp).")
 @PROMPT
-@BACKEND_FLAGS.decorators()
-@click.option("--backend-option", "-O", "extra_options", multiple=True, metavar="KEY=VALUE",
-              help="Any other backend option (repeatable), e.g. -O delay_s=0.1 for the mock backend.")
+@MODEL
 def run(**kw: Any) -> None:
     """Generate samples with a model, execute them and score them (resumable)."""
     sampling = paper_sampling(kw["samples"], kw["temperature"], top_p=kw["top_p"], top_k=kw["top_k"],
                               max_tokens=kw["max_tokens"], seed=kw["seed"])
     prompt = prompt_config(kw)
-    name = kw["backend"]
-    options: dict[str, Any] = {"model": kw["model"]} if kw["model"] is not None else {}
-    options.update(BACKEND_FLAGS.values_for(name, kw))
-    if prompt.style is PromptStyle.CHAT and backend_class(name).supports_chat:
-        options["chat"] = True
-    options.update(key_values(kw["extra_options"]))
-    options, provenance = _tuned(kw, options, prompt.shots)
-    cfg = _config(kw, backend=name, backend_options=options, sampling=sampling, prompt=prompt,
-                  model_provenance=provenance)
+    model = model_choice(kw, chat=prompt.style.is_chat, shots=prompt.shots)
+    cfg = run_config(kw, backend=model.backend, backend_options=model.options, sampling=sampling, prompt=prompt,
+                     model_provenance=model.provenance)
     from progsynth.run.pipeline import run as run_pipeline
 
     out = run_pipeline(cfg, show_progress=not kw["quiet"])
     print_summary(out.document, out.results_path)
-
-
-def _tuned(kw: dict[str, Any], options: dict[str, Any], shots: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A fine-tuned model (``--adapter DIR``, or ``--model`` naming a finetune output) as llama.cpp
-    options, after refusing its training split; other models pass through unchanged."""
-    from progsynth.experiments.finetune.adapter import tuned_run_options, tuned_source
-
-    source = tuned_source(kw["adapter"], kw["model"])
-    if source is None:
-        return options, {}
-    if kw["backend"] != "llamacpp":
-        raise UsageError(f"a fine-tuned model ({source}) is evaluated with --backend llamacpp")
-    if kw["adapter"] is None:
-        options.pop("model", None)  # --model named the tuned model itself
-    split = kw["split"] or benchmark_class(kw["benchmark"]).default_split
-    return tuned_run_options(source, options, kw["benchmark"], split, shots)
 
 
 @click.command()
@@ -141,7 +108,7 @@ def evaluate(**kw: Any) -> None:
         raise DataError(path, "samples file not found")
     if kw["out_dir"] is None:
         kw["out_dir"] = path.with_name(path.stem + "-eval")
-    cfg = _config(kw, backend="samples")
+    cfg = run_config(kw, backend="samples")
     from progsynth.run.pipeline import evaluate as evaluate_samples
 
     out = evaluate_samples(path, cfg, show_progress=not kw["quiet"])

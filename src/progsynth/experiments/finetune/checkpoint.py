@@ -25,7 +25,9 @@ OPTIMIZER_FILE = "optimizer.pt"
 
 @dataclass
 class TrainState:
-    """Counters that survive a resume. ``seconds`` is training time (validation excluded)."""
+    """Counters that survive a resume. ``seconds`` is training time (validation excluded);
+    ``peak_memory_mb`` the highest peak of any session that trained (a later session that only
+    rewrites the exports must not report its own, much smaller, peak)."""
 
     step: int = 0  # optimiser steps done
     best_val: float | None = None
@@ -36,6 +38,7 @@ class TrainState:
     target_tokens: int = 0  # with a loss
     seconds: float = 0.0
     val_seconds: float = 0.0
+    peak_memory_mb: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -235,6 +235,7 @@ class Trainer:
                 loss, tokens = self.step(self.state.step)
                 elapsed = time.monotonic() - started
                 self.state.seconds += elapsed
+                self.state.peak_memory_mb = max(self.state.peak_memory_mb, peak_memory_mb(self.device))
                 session_tokens += tokens
                 rate = session_tokens / max(time.monotonic() - session_start, 1e-9)
                 self.curve.train(self.state.step, self.state.step / self.plan.steps_per_epoch, loss,
