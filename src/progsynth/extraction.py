@@ -72,7 +72,7 @@ def extract_code(raw: str, entry_point: str | None = None) -> str:
     blocks = [(lang.lower(), body) for lang, body in _FENCE.findall(text)]
     if blocks:
         code = _choose_blocks(blocks, entry_point)
-    elif _parses(text) or _looks_like_code(_first_line(text)):
+    elif parses(text) or _looks_like_code(_first_line(text)):
         code = text
     else:
         code = _longest_code_run(text)
@@ -98,7 +98,8 @@ def _choose_blocks(blocks: list[tuple[str, str]], entry_point: str | None) -> st
     return "\n".join(b.rstrip("\n") for b in chosen) + "\n"
 
 
-def _parses(code: str) -> bool:
+def parses(code: str) -> bool:
+    """Whether ``code`` is valid Python (a null byte is a ValueError, not a SyntaxError)."""
     try:
         ast.parse(code)
     except (SyntaxError, ValueError):
@@ -124,7 +125,7 @@ def _longest_code_run(text: str) -> str:
         ends = [i for i in range(len(run), 0, -1) if i == len(run) or run[i][:1] not in (" ", "\t", "")]
         for end in ends[:_TRIM_TRIES]:
             chunk = "\n".join(run[:end])
-            if len(chunk) > len(best) and _parses(chunk):
+            if len(chunk) > len(best) and parses(chunk):
                 best = chunk
                 break
     return best or text

@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 
 from progsynth.benchmarks.base import PromptConfig, PromptStyle
 from progsynth.errors import UsageError
-from progsynth.extraction import cut_at_stop
+from progsynth.extraction import cut_at_stop, parses
 from progsynth.prompts import DONE, INTRO, TESTS_INTRO, Shot
 
 
@@ -183,14 +183,6 @@ def lm_eval_extract(text: str) -> str:
     return LM_EVAL_FUTURE + (found[0] if found else text)
 
 
-def _parses(code: str) -> bool:
-    try:
-        ast.parse(code)
-    except (SyntaxError, ValueError):
-        return False
-    return True
-
-
 def longest_parsing_span(text: str) -> str:
     """EvalPlus's ``code_extract``: the line span with the most non-blank lines that parses (the
     first line when none does). Spans starting on a blank or indented line are skipped: they cannot win (or parse)."""
@@ -203,7 +195,7 @@ def longest_parsing_span(text: str) -> str:
             count = sum(1 for line in lines[i:j] if line.strip())
             if count <= best_count:
                 break
-            if _parses("\n".join(lines[i:j])):
+            if parses("\n".join(lines[i:j])):
                 best, best_count = (i, j), count
                 break
     return "\n".join(lines[best[0]:best[1]]) if best_count else lines[0]  # EvalPlus: the first line
@@ -244,7 +236,7 @@ def evalplus_sanitize(raw: str, entry_point: str | None) -> str:
     """EvalPlus's ``sanitize``: from the longest parsing span, the imports and the first definition
     of each name (only those the entry point reaches, when given); the span itself if that is empty."""
     code = longest_parsing_span(raw.replace("\r\n", "\n"))
-    tree = ast.parse(code) if _parses(code) else ast.Module(body=[], type_ignores=[])
+    tree = ast.parse(code) if parses(code) else ast.Module(body=[], type_ignores=[])
     lines = code.split("\n")
     imports: list[ast.stmt] = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
     defs: dict[str, ast.stmt] = {}

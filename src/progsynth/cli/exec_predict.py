@@ -15,12 +15,8 @@ import click
 from progsynth.cli.model import MODEL, model_choice
 from progsynth.cli.options import (
     BENCHMARK_FLAGS,
-    DATA_DIR,
-    OFFLINE,
-    TASK_ID,
-    benchmark_option,
+    SELECTION,
     data_config,
-    split_option,
     stack,
 )
 from progsynth.execution.api import Limits
@@ -30,13 +26,8 @@ from progsynth.run.config import RunConfig, paper_sampling
 if TYPE_CHECKING:
     from progsynth.experiments.exec_predict.pipeline import ExecPredictConfig
 
-SELECTION = stack(
-    benchmark_option(),
-    split_option(),
-    click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N tasks."),
-    TASK_ID,
-    DATA_DIR,
-    OFFLINE,
+OPTIONS = stack(
+    SELECTION,
     click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
                  help="Output folder (facts, predictions, results); rerun to resume."),
     click.option("--condition", "conditions", multiple=True, type=click.Choice([c.value for c in Condition]),
@@ -71,7 +62,7 @@ def build_config(kw: dict[str, Any]) -> ExecPredictConfig:
 
 
 @click.command("exec-predict")
-@SELECTION
+@OPTIONS
 @MAX_TOKENS
 @MODEL
 def exec_predict(**kw: Any) -> None:

@@ -56,6 +56,16 @@ def _protocol_names() -> list[str]:
     return [p.value for p in Protocol]
 
 
+#: Which tasks a command works on (every command that loads a benchmark).
+SELECTION = stack(
+    benchmark_option(),
+    split_option(),
+    click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N tasks."),
+    TASK_ID,
+    DATA_DIR,
+    OFFLINE,
+)
+
 PROMPT = stack(
     click.option("--shots", type=click.IntRange(0, 10), default=3, show_default=True),
     click.option("--shot-ids", default=None,

@@ -17,7 +17,7 @@ from progsynth.experiments.dialog.feedback import TurnView  # noqa: E402
 from progsynth.experiments.dialog.results import DIALOG_FILE, DialogResults  # noqa: E402
 from progsynth.experiments.dialog.transcript import Action  # noqa: E402
 from progsynth.report.load import RunData  # noqa: E402
-from progsynth.report.plots import Plot, _save  # noqa: E402
+from progsynth.report.plots import Plot, save_figure  # noqa: E402
 from progsynth.types import FinishReason  # noqa: E402
 from progsynth.verdicts import Status  # noqa: E402
 
@@ -96,7 +96,7 @@ def plot_solved_by_turn(results: DialogResults, out_dir: Path, label: str = "") 
         ax.legend()
     title = f"Tasks solved by dialog turn ({results.tasks} tasks, {results.config.get('dialog', {}).get('feedback')})"
     ax.set_title(title, fontsize=10)
-    return _save(fig, out_dir, PLOT_NAME, title)
+    return save_figure(fig, out_dir, PLOT_NAME, title)
 
 
 def read_dialog(run_dir: Path) -> DialogResults | None:

@@ -63,7 +63,8 @@ def _plain_log_x(ax: Axes, ticks: Sequence[int] = ()) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def _save(fig: Figure, out_dir: Path, name: str, title: str) -> Plot:
+def save_figure(fig: Figure, out_dir: Path, name: str, title: str) -> Plot:
+    """``name``.png and .svg in ``out_dir`` (the PNG also inlined, so an HTML page is self-contained)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     png, svg = out_dir / f"{name}.png", out_dir / f"{name}.svg"
     buf = io.BytesIO()
@@ -95,7 +96,7 @@ def plot_pass_at_k(runs: Sequence[RunData], out_dir: Path) -> Plot:
         ax.set_title(title)
         ax.grid(True, alpha=0.3)
     left.legend(fontsize=8)
-    return _save(fig, out_dir, "pass_at_k", "pass@k and tasks solved against the number of samples")
+    return save_figure(fig, out_dir, "pass_at_k", "pass@k and tasks solved against the number of samples")
 
 
 def plot_errors(taxonomies: Sequence[Taxonomy], out_dir: Path) -> Plot:
@@ -122,7 +123,7 @@ def plot_errors(taxonomies: Sequence[Taxonomy], out_dir: Path) -> Plot:
     right.set_title("runtime errors by exception type")
     right.invert_yaxis()
     fig.tight_layout()
-    return _save(fig, out_dir, "errors", "Error taxonomy")
+    return save_figure(fig, out_dir, "errors", "Error taxonomy")
 
 
 def _binned(x: np.ndarray, y: np.ndarray, bins: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +159,7 @@ def plot_difficulty(per_run: Sequence[tuple[str, Sequence[TaskDifficulty]]], out
     for ax in axes:
         ax.grid(True, alpha=0.3)
     axes[0].legend(fontsize=8)
-    return _save(fig, out_dir, "difficulty", "Pass rate against task size (dots: tasks; lines: binned means)")
+    return save_figure(fig, out_dir, "difficulty", "Pass rate against task size (dots: tasks; lines: binned means)")
 
 
 def plot_all(runs: Sequence[RunData], taxonomies: Sequence[Taxonomy],

@@ -13,9 +13,7 @@ Only ``sweep.json`` is read; plots are PNG (inlined in the HTML, also written be
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -28,10 +26,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen before pyplot loads
 import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from progsynth.experiments.sweep.results import CellRecord, CellStatus, SweepSummary  # noqa: E402
+from progsynth.report.plots import Plot, save_figure  # noqa: E402
 
 STUDY_FILE = "study.html"
 PLOTS_DIR = "study_plots"
@@ -40,18 +38,9 @@ _PROTOCOL_KEYS = ("protocol", "prompt_style", "shots", "shot_ids", "asserts_show
 
 
 @dataclass(frozen=True)
-class StudyPlot:
-    name: str
-    title: str
-    png: Path
-    svg: Path
-    png_base64: str
-
-
-@dataclass(frozen=True)
 class StudyFiles:
     html: Path
-    plots: tuple[StudyPlot, ...]
+    plots: tuple[Plot, ...]
 
 
 @dataclass(frozen=True)
@@ -112,17 +101,6 @@ def fit_families(cells: Sequence[CellRecord]) -> list[Fit]:
     return fits
 
 
-def _save(fig: Figure, out_dir: Path, name: str, title: str) -> StudyPlot:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    png, svg = out_dir / f"{name}.png", out_dir / f"{name}.svg"
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    png.write_bytes(buf.getvalue())
-    fig.savefig(svg, format="svg", bbox_inches="tight")
-    plt.close(fig)
-    return StudyPlot(name, title, png, svg, base64.b64encode(buf.getvalue()).decode("ascii"))
-
-
 def _errorbar(ax: Axes, xs: Sequence[float], cells: Sequence[CellRecord], **kw: object) -> None:
     ys = [c.pass_at_1.value for c in cells if c.pass_at_1 is not None]
     low = [c.pass_at_1.value - c.pass_at_1.low for c in cells if c.pass_at_1 is not None]
@@ -130,7 +108,7 @@ def _errorbar(ax: Axes, xs: Sequence[float], cells: Sequence[CellRecord], **kw: 
     ax.errorbar(xs, ys, yerr=[low, high], capsize=3, **kw)  # type: ignore[arg-type]
 
 
-def plot_scaling(summary: SweepSummary, out_dir: Path) -> StudyPlot | None:
+def plot_scaling(summary: SweepSummary, out_dir: Path) -> Plot | None:
     """pass@1 against parameters for the setting shared by the most model sizes."""
     cells = [c for c in done_cells(summary) if c.params]
     series = max(groups(cells, ("model",)), key=lambda g: len({c.params for c in g}), default=[])
@@ -157,10 +135,10 @@ def plot_scaling(summary: SweepSummary, out_dir: Path) -> StudyPlot | None:
     ax.set_ylabel("pass@1 (95% CI)")
     ax.set_title(_label(series, ("model",), summary.axes), fontsize=9)
     ax.legend(fontsize=8)
-    return _save(fig, out_dir, "scaling", "pass@1 against model size, with a log-linear fit per family")
+    return save_figure(fig, out_dir, "scaling", "pass@1 against model size, with a log-linear fit per family")
 
 
-def plot_prompt_spread(summary: SweepSummary, out_dir: Path) -> StudyPlot | None:
+def plot_prompt_spread(summary: SweepSummary, out_dir: Path) -> Plot | None:
     """A box per setting over the prompt example sets it was run with."""
     boxes = [g for g in groups(done_cells(summary), _PROMPT_KEYS) if len(g) > 1]
     if not boxes:
@@ -174,11 +152,11 @@ def plot_prompt_spread(summary: SweepSummary, out_dir: Path) -> StudyPlot | None
                   rotation=20, fontsize=7, ha="right")
     ax.set_ylabel("pass@1")
     ax.set_ylim(-0.02, 1.02)
-    return _save(fig, out_dir, "prompt_spread", "Spread of pass@1 over prompt example sets")
+    return save_figure(fig, out_dir, "prompt_spread", "Spread of pass@1 over prompt example sets")
 
 
 def _curve(summary: SweepSummary, out_dir: Path, key: str, name: str, title: str,
-           xvalue: Callable[[CellRecord], float]) -> StudyPlot | None:
+           xvalue: Callable[[CellRecord], float]) -> Plot | None:
     lines = [sorted(g, key=xvalue) for g in groups(done_cells(summary), (key,))
              if len({str(c.values.get(key)) for c in g}) > 1]
     if not lines:
@@ -190,15 +168,15 @@ def _curve(summary: SweepSummary, out_dir: Path, key: str, name: str, title: str
     ax.set_ylabel("pass@1 (95% CI)")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=7)
-    return _save(fig, out_dir, name, title)
+    return save_figure(fig, out_dir, name, title)
 
 
-def plot_asserts(summary: SweepSummary, out_dir: Path) -> StudyPlot | None:
+def plot_asserts(summary: SweepSummary, out_dir: Path) -> Plot | None:
     return _curve(summary, out_dir, "asserts_shown", "asserts_shown", "pass@1 against the asserts shown in the prompt",
                   lambda c: float(c.values.get("asserts_shown", 0)))
 
 
-def plot_protocols(summary: SweepSummary, out_dir: Path) -> StudyPlot | None:
+def plot_protocols(summary: SweepSummary, out_dir: Path) -> Plot | None:
     sets = [g for g in groups(done_cells(summary), _PROTOCOL_KEYS) if len({c.protocol for c in g}) > 1]
     if not sets:
         return None
@@ -212,7 +190,7 @@ def plot_protocols(summary: SweepSummary, out_dir: Path) -> StudyPlot | None:
     ax.set_ylabel("pass@1 (95% CI)")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=7)
-    return _save(fig, out_dir, "protocols", "pass@1 under each evaluation protocol")
+    return save_figure(fig, out_dir, "protocols", "pass@1 under each evaluation protocol")
 
 
 def spread_rows(summary: SweepSummary) -> list[tuple[str, int, float, float, float]]:
@@ -251,7 +229,7 @@ _CSS = ("body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-co
         "figcaption{font-weight:bold}")
 
 
-def render_html(summary: SweepSummary, plots: Sequence[StudyPlot]) -> str:
+def render_html(summary: SweepSummary, plots: Sequence[Plot]) -> str:
     counts = {s.value: sum(c.status is s for c in summary.cells) for s in CellStatus}
     fits = fit_families([c for g in groups([c for c in done_cells(summary) if c.params], ("model",)) for c in g])
     parts = [f"<h1>Sweep {html.escape(summary.name)}</h1>",
