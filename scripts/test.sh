@@ -12,7 +12,7 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 python -m pip install -q --upgrade pip
 python -m pip install -q torch==2.13.0
-python -m pip install -q -e '.[dev,llamacpp,gemma,openai,transformers,finetune]'
+python -m pip install -q -e '.[dev,llamacpp,gemma,openai,transformers,finetune,ray]'
 python -m ruff check src tests perf
 python -m mypy --strict src/progsynth
 python -m pytest -q "$@"

@@ -77,12 +77,14 @@ class GenerationRequest:
 
 @dataclass(frozen=True)
 class Completion:
-    """One raw model output for a request; ``text`` excludes the prompt and the stop sequence."""
+    """One raw model output for a request; ``text`` excludes the prompt and the stop sequence.
+    ``endpoint``: the server that produced it, where a backend spreads requests over several."""
 
     text: str
     finish_reason: FinishReason
     tokens: int | None = None
     error: str | None = None
+    endpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,3 +99,4 @@ class Sample:
     raw: str | None = None
     finish_reason: FinishReason | None = None
     tokens: int | None = None
+    endpoint: str | None = None  # the server that generated it (several-endpoint backends); optional in files

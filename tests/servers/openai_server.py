@@ -22,7 +22,8 @@ class ScriptedOpenAIServer:
     """Context manager: ``with ScriptedOpenAIServer(api_key="k") as srv: srv.base_url``.
 
     ``supports_n=False`` mimics servers that ignore ``n`` (one choice per reply); ``echo_stop``
-    mimics servers that leave the stop string in the text; ``slow_s`` is how long ``slow`` waits.
+    mimics servers that leave the stop string in the text; ``slow_s`` is how long ``slow`` waits;
+    ``delay_s`` is how long every generation takes (a model's time, so a run can be cut mid-way).
     """
 
     def __init__(
@@ -32,16 +33,20 @@ class ScriptedOpenAIServer:
         supports_n: bool = True,
         echo_stop: bool = False,
         slow_s: float = 2.0,
+        delay_s: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         self.api_key = api_key
         self.models = models
         self.supports_n = supports_n
         self.echo_stop = echo_stop
         self.slow_s = slow_s
+        self.delay_s = delay_s
         self.faults: deque[str] = deque()
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -83,6 +88,7 @@ def answer(body: dict[str, Any], index: int, echo_stop: bool) -> tuple[str, str]
 def _handler_for(server: ScriptedOpenAIServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
 
         def log_message(self, *_: Any) -> None:  # keep test output clean
             pass
@@ -150,6 +156,7 @@ def _handler_for(server: ScriptedOpenAIServer) -> type[BaseHTTPRequestHandler]:
             else:
                 if fault == "slow":
                     time.sleep(server.slow_s)
+                time.sleep(server.delay_s)
                 self._send(200, _reply(body, chat, server.echo_stop))
 
     return Handler
@@ -175,7 +182,14 @@ def _reply(body: dict[str, Any], chat: bool, echo_stop: bool) -> dict[str, Any]:
     }
 
 
-if __name__ == "__main__":
-    with ScriptedOpenAIServer() as srv:
+if __name__ == "__main__":  # a server a test can kill: python openai_server.py [delay_s] [--host H] [--port P]
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("delay_s", nargs="?", type=float, default=0.0)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    with ScriptedOpenAIServer(delay_s=args.delay_s, host=args.host, port=args.port) as srv:
         print(f"serving on {srv.base_url}", flush=True)
         threading.Event().wait()

@@ -49,6 +49,11 @@ class Backend(abc.ABC):
         """``raw`` checked against ``options``: every declared option, defaults filled in."""
         return parse_options(f"{cls.label} backend", cls.options, raw)
 
+    def preferred_concurrency(self) -> int:
+        """Requests ``Managed`` keeps in flight unless told: the class's ``default_concurrency``,
+        or what this instance can serve (e.g. the sum of several servers' concurrency)."""
+        return self.default_concurrency
+
     @abc.abstractmethod
     def generate(self, request: GenerationRequest) -> list[Completion]:
         """Exactly ``request.params.n`` completions, samples ``request.first_idx`` onwards."""

@@ -25,7 +25,7 @@ from progsynth.types import Completion, GenerationRequest
 MAX_RETRY_AFTER_S = 120.0
 
 #: Options every backend accepts through ``create_backend``; ``concurrency`` defaults to the
-#: backend class's ``default_concurrency``.
+#: backend's ``preferred_concurrency()``.
 MANAGED_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("concurrency", OptionKind.INT, "requests in flight at once (default: the backend's own)",
                minimum=1),
@@ -53,7 +53,7 @@ class Managed(Backend):
     ) -> None:
         self.inner = inner
         self.name = inner.name
-        self.concurrency = concurrency or type(inner).default_concurrency
+        self.concurrency = concurrency or inner.preferred_concurrency()
         self.retries = retries
         self.backoff = backoff
 

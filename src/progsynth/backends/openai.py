@@ -1,9 +1,17 @@
-"""Any OpenAI-compatible HTTP server: vLLM, llama.cpp's server, Ollama, hosted APIs.
+"""Any OpenAI-compatible HTTP server: vLLM, llama.cpp's server, Ollama, hosted APIs; or several.
 
 Completions (``/completions``, for the paper's few-shot prompt) or chat (``/chat/completions``)
 endpoints; several samples per request with ``n``. 429/5xx replies, timeouts and dropped
 connections raise ``TransientBackendError`` (with the server's ``Retry-After``): ``Managed`` retries
-them and keeps ``concurrency`` tasks in flight (4 unless told otherwise), as for every backend.
+them and keeps ``concurrency`` tasks in flight (4 per endpoint unless told otherwise), as for every backend.
+
+``base_url`` may list several replicas of the same model (comma-separated), each with its own
+``endpoint_concurrency``: ``endpoints.EndpointPool`` sends each request to the least-loaded healthy
+one, and a request that fails transiently on one is sent straight to another (not counted as a
+retry; ``Managed`` retries only when every endpoint has failed it). Each completion records the
+endpoint that produced it. The request body does not depend on the endpoint (same seed, same
+parameters), so greedy samples differ between replicas only as far as the servers themselves do.
+With several endpoints, ``concurrency`` (the total in flight) defaults to the sum of theirs.
 The API key is read from an environment variable (``api_key_env``) at start-up and lives only in
 the request headers: it is never written to a samples or results file, nor to an error message.
 """
@@ -11,11 +19,13 @@ the request headers: it is never written to a samples or results file, nor to an
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from progsynth.backends.base import Backend
 from progsynth.backends.common import PromptRejected, require_module, sample_in_chunks, sample_seed
+from progsynth.backends.endpoints import EndpointPool, EndpointSpec, parse_endpoints
 from progsynth.errors import BackendError, TransientBackendError, UsageError
 from progsynth.extraction import cut_at_stop
 from progsynth.options import OptionKind, OptionSpec
@@ -35,6 +45,8 @@ class OpenAIOptions:
     timeout: float
     max_n: int
     system_prompt: str | None
+    endpoint_concurrency: str | None
+    recheck_s: float
 
 
 class OpenAIBackend(Backend):
@@ -47,8 +59,12 @@ class OpenAIBackend(Backend):
     supports_chat: ClassVar[bool] = True
     default_concurrency: ClassVar[int] = 4
     options: ClassVar[tuple[OptionSpec, ...]] = (
-        OptionSpec("base_url", OptionKind.STR, "server URL, e.g. http://127.0.0.1:8080/v1 (default: $OPENAI_BASE_URL)",
-                   flag="--base-url"),
+        OptionSpec("base_url", OptionKind.STR, "server URL, e.g. http://127.0.0.1:8080/v1, or several "
+                   "replicas comma-separated (default: $OPENAI_BASE_URL)", flag="--base-url"),
+        OptionSpec("endpoint_concurrency", OptionKind.STR, "requests in flight per server: one number, or one "
+                   "per --base-url entry, comma-separated (default: 4 each)"),
+        OptionSpec("recheck_s", OptionKind.FLOAT, "seconds a server that failed gets no work before it is "
+                   "tried again", default=10.0, minimum=0),
         OptionSpec("api_key_env", OptionKind.STR, "environment variable holding the API key (unset: no key)",
                    default="OPENAI_API_KEY", flag="--api-key-env"),
         OptionSpec("chat", OptionKind.BOOL, "use /chat/completions instead of /completions", default=False),
@@ -60,37 +76,62 @@ class OpenAIBackend(Backend):
     def __init__(self, model: str | None = None, **options: Any) -> None:
         opts = self.checked_options(options)
         base_url = str(opts["base_url"] or os.environ.get("OPENAI_BASE_URL") or "")
-        if not base_url.startswith(("http://", "https://")):
-            raise UsageError(f"openai backend needs base_url=http(s)://host:port/v1, got {base_url!r}")
-        self.settings = OpenAIOptions(**{**opts, "base_url": base_url.rstrip("/")})
+        specs = parse_endpoints(base_url, opts["endpoint_concurrency"], self.default_concurrency)
+        self.settings = OpenAIOptions(**{**opts, "base_url": ",".join(s.url for s in specs)})
+        self.endpoints = EndpointPool(specs, self.settings.recheck_s)
         httpx = require_module("httpx", "openai", "the OpenAI-compatible backend")
         self._httpx = httpx
         key = os.environ.get(self.settings.api_key_env, "")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._has_key = bool(key)
         self._client = httpx.Client(
-            base_url=self.settings.base_url + "/",
             headers=headers,
             timeout=httpx.Timeout(self.settings.timeout, connect=10.0),
+            limits=httpx.Limits(max_connections=self.endpoints.capacity + 4),
         )
         self._max_n = self.settings.max_n
-        listed = self._probe()
-        if model is None and not listed:
-            raise BackendError(f"{self.settings.base_url}/models lists no model: pass the model name")
-        self.model = str(model or listed[0])
+        self.model = self._start(specs, model)
         self.name = f"openai:{self.model}"
+
+    def preferred_concurrency(self) -> int:
+        """Every endpoint kept busy: the sum of their concurrency."""
+        return self.endpoints.capacity
 
     # --- start-up -----------------------------------------------------------------------------
 
-    def _probe(self) -> list[str]:
-        """The server's model ids. Fails fast, with one line, when the server or the key is wrong;
-        a server without ``/models`` (404) is accepted."""
+    def _start(self, specs: tuple[EndpointSpec, ...], model: str | None) -> str:
+        """The model name, which every endpoint that lists its models must list. An endpoint that
+        does not answer is left for its recheck (a warning says so); when none answers, the run
+        fails fast."""
+        listed: dict[str, list[str]] = {}
+        down: list[TransientBackendError] = []
+        for spec in specs:
+            try:
+                listed[spec.url] = self._probe(spec.url)
+            except TransientBackendError as exc:
+                down.append(exc)
+                self.endpoints.mark_failed(spec.url)
+        if not listed:  # no retries at start-up: a wrong URL must fail fast
+            raise down[0].exhausted(1) from None
+        for failure in down:
+            warnings.warn(f"{failure}: left out until it answers", RuntimeWarning, stacklevel=3)
+        first = next(iter(listed.values()))
+        if model is None and not first:
+            raise BackendError(f"{next(iter(listed))}/models lists no model: pass the model name")
+        name = str(model or first[0])
+        for url, models in listed.items():  # one server may accept names it does not list; replicas must agree
+            if len(specs) > 1 and models and name not in models:
+                raise UsageError(f"{url} does not serve model {name!r} (it lists {', '.join(models[:5])}): "
+                                 "every endpoint must serve the same model")
+        return name
+
+    def _probe(self, url: str) -> list[str]:
+        """The server's model ids. Fails with one line when the server or the key is wrong; a
+        server without ``/models`` (404) is accepted."""
         try:
-            data = self._call("GET", "models", None)
+            data = self._call("GET", f"{url}/models", None)
         except _BadRequest:
             return []
-        except TransientBackendError as exc:  # no retries at start-up: a wrong URL must fail fast
-            raise exc.exhausted(1) from None
         models = data.get("data") if isinstance(data, dict) else None
         if not isinstance(models, list):
             return []
@@ -106,13 +147,31 @@ class OpenAIBackend(Backend):
         body = self._body(request, n, offset)
         path = "chat/completions" if self.settings.chat else "completions"
         try:
-            data = self._call("POST", path, body)
+            url, data = self._post_anywhere(path, body)
         except _BadRequest as exc:
             if n == 1:
-                raise BackendError(f"{self.settings.base_url}/{path} rejected the request: {exc}") from None
+                raise BackendError(f"{exc.url} rejected the request: {exc}") from None
             self._max_n = 1  # perhaps a server without ``n``: one sample per request from now on
             return self._complete(request, 1, offset)
-        return self._parse(data, request, n)
+        return [replace(c, endpoint=url) for c in self._parse(data, request, n)]
+
+    def _post_anywhere(self, path: str, body: dict[str, Any]) -> tuple[str, Any]:
+        """POST to the least-loaded healthy endpoint; on a transient failure, to the next one not
+        yet tried. Raises the last TransientBackendError once every endpoint has failed this request
+        (``Managed`` then waits and retries)."""
+        tried: set[str] = set()
+        last: TransientBackendError | None = None
+        while (lease := self.endpoints.acquire(exclude=tried)) is not None:
+            ok = True
+            try:
+                return lease.url, self._call("POST", f"{lease.url}/{path}", body)
+            except TransientBackendError as exc:
+                ok, last = False, exc
+                tried.add(lease.url)
+            finally:  # one release per acquire, whatever happened: no slot or failure counted twice
+                self.endpoints.release(lease, ok)
+        assert last is not None  # the pool returns None only once every endpoint was tried
+        raise last
 
     def _body(self, request: GenerationRequest, n: int, offset: int) -> dict[str, Any]:
         p = request.params
@@ -161,11 +220,10 @@ class OpenAIBackend(Backend):
 
     # --- HTTP ---------------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
+    def _call(self, method: str, url: str, body: dict[str, Any] | None) -> Any:
         """One API call; failures worth retrying raise TransientBackendError, the rest a one-line error."""
-        url = f"{self.settings.base_url}/{path}"
         try:
-            response = self._client.request(method, path, json=body)
+            response = self._client.request(method, url, json=body)
         except self._httpx.TransportError as exc:  # refused, reset, timed out
             what = "cannot connect to" if isinstance(exc, self._httpx.ConnectError) else "no reply from"
             raise TransientBackendError(f"{what} {url} ({type(exc).__name__})") from None
@@ -186,7 +244,7 @@ class OpenAIBackend(Backend):
         if status == 400 and _is_context_error(message):
             raise PromptRejected(f"prompt exceeds the model's context: {message}")
         if status in (400, 404, 422):
-            raise _BadRequest(f"HTTP {status}: {message}")
+            raise _BadRequest(f"HTTP {status}: {message}", url)
         if status != 200:
             raise BackendError(f"{url}: HTTP {status} after 1 attempt(s): {message}")
         if data is None:
@@ -205,6 +263,7 @@ class OpenAIBackend(Backend):
             "endpoint": "chat/completions" if o.chat else "completions",
             "api_key_env": o.api_key_env,
             "max_n": self._max_n,
+            "endpoints": self.endpoints.snapshot(),
         }
 
     def close(self) -> None:
@@ -212,7 +271,11 @@ class OpenAIBackend(Backend):
 
 
 class _BadRequest(Exception):
-    pass
+    """A 400/404/422 reply: the request (not the server) is wrong, so no other endpoint is tried."""
+
+    def __init__(self, message: str, url: str) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 def _error_message(data: Any) -> str:

@@ -10,14 +10,10 @@ import click
 from progsynth.cli.model import MODEL, model_choice
 from progsynth.cli.options import (
     BENCHMARK_FLAGS,
-    DATA_DIR,
-    OFFLINE,
     PROMPT,
-    TASK_ID,
-    benchmark_option,
+    SELECTION,
     data_config,
     prompt_config,
-    split_option,
     stack,
 )
 from progsynth.errors import DataError
@@ -27,12 +23,7 @@ from progsynth.store.results import Results
 
 #: Options of every command that loads a benchmark and executes programs.
 EXECUTION = stack(
-    benchmark_option(),
-    split_option(),
-    click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N tasks."),
-    TASK_ID,
-    DATA_DIR,
-    OFFLINE,
+    SELECTION,
     click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                  help="Run directory (default: runs/<benchmark>-<split>-<backend>-<config hash>)."),
     click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
@@ -41,7 +32,11 @@ EXECUTION = stack(
     click.option("--adaptive-timeouts/--fixed-timeouts", default=True, show_default=True,
                  help="Per-task CPU limits from each reference solution's measured time (at most --timeout), "
                       "or --timeout for every program (strict comparisons)."),
-    click.option("--workers", type=click.IntRange(min=1), default=None, help="Executor workers (default: all cores)."),
+    click.option("--workers", type=click.IntRange(min=1), default=None,
+                 help="Executor workers (default: all cores; with --ray, per node)."),
+    click.option("--ray", "ray_address", default=None, metavar="ADDRESS|auto",
+                 help="Run the programs on a Ray cluster (host:port or auto), one sandbox pool per node "
+                      "(needs progsynth[ray]; see docs/scale.md)."),
     click.option("--challenge/--no-challenge", default=True, show_default=True,
                  help="Also run MBPP's challenge_test_list (reported separately)."),
     click.option("--missing-as-failed", is_flag=True,
@@ -64,6 +59,7 @@ def run_config(kw: dict[str, Any], **fields: Any) -> RunConfig:
         task_ids=tuple(kw["task_ids"]),
         limits=Limits(timeout_s=kw["timeout"], memory_mb=kw["memory_mb"]),
         workers=kw["workers"],
+        ray_address=kw["ray_address"],
         data=data_config(kw),
         challenge=kw["challenge"],
         missing_as_failed=kw["missing_as_failed"],

@@ -62,6 +62,9 @@ class RunConfig:
     #: where the model came from when the backend options cannot say it all (a fine-tuning's adapter,
     #: base and training configuration); recorded in the results, not part of the identity
     model_provenance: Mapping[str, Any] = field(default_factory=dict)
+    #: run the programs on this Ray cluster (``host:port`` or ``auto``; execution.ray), one sandbox
+    #: pool per node; None: the local pool. Not part of the identity: where programs ran changes no verdict
+    ray_address: str | None = None
     fresh: bool = False
 
     def __post_init__(self) -> None:
@@ -82,6 +85,8 @@ class RunConfig:
             raise UsageError("--timeout must be > 0 and --memory-mb at least 16")
         if self.workers is not None and self.workers < 1:
             raise UsageError(f"--workers must be at least 1, got {self.workers}")
+        if self.ray_address is not None and self.ray_address != "auto" and ":" not in self.ray_address:
+            raise UsageError(f"--ray takes host:port or auto, got {self.ray_address!r}")
 
     # --- what identifies a run (defined once) ------------------------------------------------------
 

@@ -26,7 +26,7 @@ def to_sample(bench: Benchmark, style: PromptStyle, problem: Problem, comp: Comp
     else:
         completion = bench.extract(problem, comp.text, style)
     raw = comp.text if comp.error is None else f"{comp.text}\n[generation error] {comp.error}"
-    return Sample(problem.task_id, completion, idx, model, phash, raw, comp.finish_reason, comp.tokens)
+    return Sample(problem.task_id, completion, idx, model, phash, raw, comp.finish_reason, comp.tokens, comp.endpoint)
 
 
 def generate(

@@ -59,10 +59,16 @@ class RunOutput:
 
 def default_executor(cfg: RunConfig, hidden: tuple[Path, ...]) -> Executor:
     """The sandboxed worker pool, started in a small process of its own (never forked from here),
-    with ``hidden`` (the benchmark's data, the cache, the run's own files) hidden from its programs."""
+    with ``hidden`` (the benchmark's data, the cache, the run's own files) hidden from its programs;
+    with ``cfg.ray_address``, the same pool on every node of that Ray cluster (Ray is imported
+    only then)."""
     from progsynth.execution import SandboxConfig, create_executor
 
     sandbox = SandboxConfig(hidden=tuple(str(p) for p in hidden))
+    if cfg.ray_address is not None:
+        from progsynth.execution.ray import create_ray_executor
+
+        return create_ray_executor(cfg.ray_address, cfg.limits, cfg.workers, sandbox=sandbox)
     return create_executor(limits=cfg.limits, workers=cfg.workers, sandbox=sandbox)
 
 

