@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import signal
 import sys
 import time
 from collections import Counter
@@ -22,9 +23,15 @@ PROMPT = r"feedback \(empty = accept, /skip, /stop\): "
 WRONG = "def nothing():\n    return 0\n"
 
 
+def _terminal_signals() -> None:
+    """Ctrl-C as at a terminal: a test run started in the background (``cmd &`` in a script)
+    inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def spawn(*args: str, timeout: float = 120) -> pexpect.spawn:
-    child = pexpect.spawn(PROGSYNTH, ["dialog", *args], encoding="utf-8", timeout=timeout, dimensions=(50, 200))
-    return child
+    return pexpect.spawn(PROGSYNTH, ["dialog", *args], encoding="utf-8", timeout=timeout, dimensions=(50, 200),
+                         preexec_fn=_terminal_signals)
 
 
 def finish(child: pexpect.spawn) -> str:
