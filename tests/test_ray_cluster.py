@@ -65,11 +65,7 @@ EVALUATE = ["evaluate", "--fixed-timeouts", "--no-challenge", "--workers", "2", 
 
 @pytest.mark.slow
 def test_a_node_killed_mid_run_loses_nothing_and_changes_nothing(tmp_path: Path) -> None:
-    pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'progsynth[ray]')")
-    prefix = netns.prefix()
-    if prefix is None:
-        pytest.skip("cannot create a network namespace here (unshare --net failed, as root and with "
-                    "--map-root-user): a Ray cluster must not bind the machine's interfaces, so it is not started")
+    prefix = netns.ray_cluster_prefix()
     samples = tmp_path / "samples.jsonl"
     count = write_samples(samples, 40)
     local = subprocess.run([str(BIN / "progsynth"), *EVALUATE, "--samples", str(samples), "--out", str(tmp_path / "local")],

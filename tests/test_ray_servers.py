@@ -41,11 +41,7 @@ def recipe() -> str:
 
 @pytest.mark.slow
 def test_the_documented_recipe_serves_one_model_server_per_gpu(tmp_path: Path) -> None:
-    pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'progsynth[ray]')")
-    prefix = netns.prefix()
-    if prefix is None:
-        pytest.skip("cannot create a network namespace here (unshare --net failed, as root and with "
-                    "--map-root-user): a Ray cluster must not bind the machine's interfaces, so it is not started")
+    prefix = netns.ray_cluster_prefix()
     report = tmp_path / "servers.json"
     inner = subprocess.run([*prefix, sys.executable, str(HERE), "servers", str(tmp_path), str(report),
                             os.readlink("/proc/self/ns/net")], capture_output=True, text=True, timeout=300)

@@ -32,6 +32,19 @@ def prefix() -> list[str] | None:
     return None
 
 
+def ray_cluster_prefix() -> list[str]:
+    """The command prefix a test's Ray cluster runs under; the test is skipped, saying why, only
+    where no namespace can be made (a cluster must never bind the machine's own interfaces)."""
+    import pytest
+
+    pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'progsynth[ray]')")
+    found = prefix()
+    if found is None:
+        pytest.skip("cannot create a network namespace here (unshare --net failed, as root and with "
+                    "--map-root-user): a Ray cluster must not bind the machine's interfaces, so it is not started")
+    return found
+
+
 def loopback_up() -> None:
     """``ip link set lo up`` without iproute2."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
