@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -102,24 +101,6 @@ def _my_netns() -> str:
     return os.readlink("/proc/self/ns/net")
 
 
-def namespace_pids(ns: str, word: str = "") -> list[int]:
-    """Processes in network namespace ``ns`` (ours: only what this script started), optionally
-    those whose command line contains ``word``."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if os.readlink(entry / "ns" / "net") != ns:
-                continue
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if word in cmdline:
-            pids.append(int(entry.name))
-    return pids
-
-
 def cluster_main(samples: Path, out_dir: Path, report: Path, outer_netns: str, kill_after: int = 25) -> None:
     """Head + second node, evaluate on them, kill the second node's raylet mid-run (see the module
     docstring). Writes what happened to ``report``; always stops every Ray process it started."""
@@ -142,7 +123,7 @@ def cluster_main(samples: Path, out_dir: Path, report: Path, outer_netns: str, k
         while proc.poll() is None and time.monotonic() < deadline and not facts["killed"]:
             done = len(verdicts.read_text().splitlines()) if verdicts.exists() else 0
             if done >= kill_after:
-                raylets = [p for p in namespace_pids(here, "raylet") if "node2" in _cmdline(p)]
+                raylets = [p for p in netns.namespace_pids(here, "raylet") if "node2" in _cmdline(p)]
                 for pid in raylets:
                     os.kill(pid, signal.SIGKILL)
                 facts.update(killed=raylets, verdicts_at_kill=done)
@@ -150,13 +131,7 @@ def cluster_main(samples: Path, out_dir: Path, report: Path, outer_netns: str, k
         stdout, stderr = proc.communicate(timeout=max(10.0, deadline - time.monotonic()))
         facts.update(rc=proc.returncode, stdout=stdout, stderr=stderr)
     finally:
-        subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, timeout=120)
-        for pid in namespace_pids(here):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        shutil.rmtree(temp, ignore_errors=True)
+        netns.stop_ray(BIN / "ray", here, temp)
         report.write_text(json.dumps(facts))
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -77,13 +75,7 @@ def servers_main(work: Path, report: Path, outer_netns: str) -> None:
     except Exception as exc:  # noqa: BLE001 - reported to the test, which fails with it
         facts["error"] = f"{type(exc).__name__}: {exc}"
     finally:
-        subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, timeout=120)
-        for pid in _pids(here):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        shutil.rmtree(temp, ignore_errors=True)
+        netns.stop_ray(BIN / "ray", here, temp)
         for port in (18000, 18001):  # the recipe's server logs
             Path(f"/tmp/model-server-{port}.log").unlink(missing_ok=True)
         report.write_text(json.dumps(facts))
@@ -100,17 +92,6 @@ def generate(urls: list[str]) -> dict[str, Any]:
     served = {e["url"]: e["served"] for e in backend.describe()["endpoints"]}
     backend.close()
     return {"texts": texts, "served": served}
-
-
-def _pids(ns: str) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and int(entry.name) != os.getpid() and os.readlink(entry / "ns" / "net") == ns:
-                pids.append(int(entry.name))
-        except OSError:
-            continue
-    return pids
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["servers"]:

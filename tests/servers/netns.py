@@ -13,9 +13,11 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
+from pathlib import Path
 
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
@@ -60,3 +62,33 @@ def check_isolated(outer_netns: str) -> None:
     names = sorted(name for _, name in socket.if_nameindex())
     if mine == outer_netns or names != ["lo"]:
         raise SystemExit(f"not in a loopback-only network namespace ({mine}, interfaces {names}): Ray not started")
+
+
+def namespace_pids(ns: str, word: str = "") -> list[int]:
+    """Processes in network namespace ``ns`` (a test's own: only what it started), optionally those
+    whose command line contains ``word``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if os.readlink(entry / "ns" / "net") != ns:
+                continue
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if word in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def stop_ray(ray_bin: Path, ns: str, temp: Path) -> None:
+    """Every Ray process of namespace ``ns`` gone, whatever state the test left it in: ``ray stop
+    --force``, then SIGKILL for anything left, then the cluster's temp folder."""
+    subprocess.run([str(ray_bin), "stop", "--force"], capture_output=True, timeout=120)
+    for pid in namespace_pids(ns):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    shutil.rmtree(temp, ignore_errors=True)
