@@ -90,6 +90,21 @@ def test_auto_feedback_reports_the_solved_fraction_after_each_turn_and_resumes_w
         tmp_path / "report.html").read_text()
 
 
+def test_auto_feedback_on_a_failed_assert_says_what_the_call_returned(tmp_path: Path) -> None:
+    """The value comes from running the model's program in the sandbox, not from the assert's text."""
+    wrong = {"Mbpp/11": "def remove_Occ(s, ch):\n    return s.upper()\n",
+             "Mbpp/12": "def sort_matrix(m):\n    return [[len(m)] * 2]\n",
+             "Mbpp/13": "def count_common(words):\n    raise ValueError('no')\n"}
+    out = tmp_path / "dialog"
+    proc = dialog(out, from_run(tmp_path, wrong), "--feedback", "auto", "--turns", "1")
+    assert proc.returncode == 0, proc.stderr
+    first = {x["task_id"]: x["feedback"] for x in transcript(out) if x["turn"] == 0}
+    assert first["Mbpp/11"].startswith('The code fails `assert remove_Occ("hello","l") == "heo"`.')
+    assert "`remove_Occ('hello', 'l')` returned `'HELLO'`." in first["Mbpp/11"]
+    assert "returned `[[3, 3]]`." in first["Mbpp/12"]
+    assert "returned" not in first["Mbpp/13"] and "ValueError" in first["Mbpp/13"]  # raised: no value
+
+
 def test_a_model_that_never_writes_done_is_recorded_as_a_failure(tmp_path: Path) -> None:
     endless = Completion("def remove_Occ(s, ch):\n    return (" * 40, FinishReason.LENGTH, 512)
     backend = MockBackend(script=lambda request, idx: endless)

@@ -48,8 +48,9 @@ def transcript(out: Path) -> list[dict]:
 def test_a_person_gives_feedback_stops_twice_and_resumes_without_duplicates(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
-    (run / "samples.jsonl").write_text("".join(json.dumps({"task_id": t, "completion": WRONG}) + "\n"
-                                               for t in ("Mbpp/11", "Mbpp/12")))
+    returns_input = "def sort_matrix(m):\n    return m\n"  # fails an assert: the terminal shows what it returned
+    (run / "samples.jsonl").write_text("".join(json.dumps({"task_id": t, "completion": c}) + "\n"
+                                               for t, c in (("Mbpp/11", WRONG), ("Mbpp/12", returns_input))))
     out = tmp_path / "dialog"
     args = ("-b", "mbpp", "-s", "test", "--limit", "2", "--backend", "mock", "--from-run", str(run),
             "--turns", "2", "--out", str(out))
@@ -77,6 +78,7 @@ def test_a_person_gives_feedback_stops_twice_and_resumes_without_duplicates(tmp_
     child.expect("turn 2 of at most 2")
     child.expect("=> all tests pass")
     child.expect("Mbpp/12: ")
+    child.expect(r"-> sort_matrix\(\[\[1, 2, 3\], \[2, 4, 5\], \[1, 1, 1\]\]\) returned \[\[1, 2, 3\], \[2, 4, 5\]")
     child.expect(PROMPT)
     child.sendline("/stop")
     text = finish(child)

@@ -41,6 +41,8 @@ def test_lines(view: TurnView) -> list[str]:
     if not view.verdict.passed:
         what = ": ".join(x for x in (view.verdict.error_type or view.verdict.status.value, view.verdict.message) if x)
         lines.append(f"  -> {what[:300]}")
+    if view.returned is not None:
+        lines.append(f"  -> {view.returned.call[:100]} returned {view.returned.value[:300]}")
     return lines
 
 

@@ -50,8 +50,18 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Returned:
+    """What the call of the failing assert gave when the program ran (probed in the sandbox), so
+    feedback can say "it returned 6" rather than only "this assert fails"."""
+
+    call: str
+    value: str
+
+
+@dataclass(frozen=True)
 class TurnView:
-    """What a source sees of a judged turn."""
+    """What a source sees of a judged turn; ``returned`` only for a failed assert whose call
+    could be isolated and ran to a value."""
 
     problem: Problem
     turn: int
@@ -60,6 +70,7 @@ class TurnView:
     verdict: Verdict
     finish_reason: FinishReason | None
     history: Sequence[TurnRecord]
+    returned: Returned | None = None
 
 
 def parse_reply(text: str) -> Reply | None:
@@ -94,7 +105,7 @@ class AutoFeedback(FeedbackSource):
     mode = FeedbackMode.AUTO
 
     def reply(self, view: TurnView) -> Reply:
-        return Reply(Action.REVISE, auto_feedback(view.problem, view.verdict, view.finish_reason))
+        return Reply(Action.REVISE, auto_feedback(view.problem, view.verdict, view.finish_reason, view.returned))
 
 
 def _short(text: str, limit: int) -> str:
@@ -111,8 +122,10 @@ def _middle(text: str, limit: int) -> str:
     return one_line[:head] + " ... " + one_line[-(limit - head - 5):]
 
 
-def auto_feedback(problem: Problem, verdict: Verdict, finish: FinishReason | None = None) -> str:
-    """A sentence about the first thing that went wrong, at most ``AUTO_FEEDBACK_CHARS`` long."""
+def auto_feedback(problem: Problem, verdict: Verdict, finish: FinishReason | None = None,
+                  returned: Returned | None = None) -> str:
+    """A sentence about the first thing that went wrong, at most ``AUTO_FEEDBACK_CHARS`` long; for
+    a failed assert, what its call returned when that is known."""
     parts = []
     if finish is FinishReason.LENGTH:
         parts.append("The code was cut off at the token limit before [DONE].")
@@ -126,7 +139,11 @@ def auto_feedback(problem: Problem, verdict: Verdict, finish: FinishReason | Non
     elif test is None:
         parts.append(f"The code fails before any test runs ({error or status.value}).")
     elif status is Status.FAILED:
-        parts.append(f"The code fails `{test}`." + (f" ({message})" if message else ""))
+        parts.append(f"The code fails `{test}`.")
+        if returned is not None:
+            parts.append(f"`{_middle(returned.call, 100)}` returned `{_middle(returned.value, 120)}`.")
+        if message:
+            parts.append(f"({message})")
     elif status is Status.ERROR:
         parts.append(f"`{test}` raises {error}.")
     elif status is Status.TIMEOUT:

@@ -14,7 +14,7 @@ pass serves the whole split; a person gets one task at a time, all its turns, th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,11 +23,13 @@ from progsynth.backends.base import Backend
 from progsynth.benchmarks import get_benchmark
 from progsynth.benchmarks.base import UnknownTaskError
 from progsynth.errors import UsageError
+from progsynth.execution.probe import new_marker, probe_request, read_probe
 from progsynth.experiments.dialog.config import DialogConfig
 from progsynth.experiments.dialog.feedback import (
     AutoFeedback,
     FeedbackMode,
     FeedbackSource,
+    Returned,
     ScriptedFeedback,
     TurnView,
     read_feedback_file,
@@ -35,6 +37,7 @@ from progsynth.experiments.dialog.feedback import (
 from progsynth.experiments.dialog.format import Exchange, dialog_prompt
 from progsynth.experiments.dialog.results import DIALOG_FILE, DialogResults, build_dialog_results
 from progsynth.experiments.dialog.transcript import TRANSCRIPT_FILE, Action, Transcript, TurnRecord
+from progsynth.experiments.exec_predict.calls import Call, decompose, defined_names
 from progsynth.run.generation import generate
 from progsynth.run.pipeline import ExecutorFactory, Run, default_executor, select_problems
 from progsynth.store import RESULTS_FILE, SAMPLES_FILE, VERDICTS_FILE
@@ -42,8 +45,10 @@ from progsynth.store.jsonl import iter_records, write_json_atomic
 from progsynth.store.samples import SampleStore, header_path, read_samples
 from progsynth.store.verdicts import Suite, VerdictRecord
 from progsynth.types import Problem, Sample
-from progsynth.verdicts import Verdict
+from progsynth.verdicts import Status, Verdict
 
+#: longest returned value probed for feedback (the feedback shows at most 120 characters of it)
+RETURNED_CHARS = 400
 #: hears each turn as it is recorded (the CLI's progress lines)
 OnTurn = Callable[[TurnView, Action], None]
 
@@ -152,9 +157,12 @@ class DialogSession:
             self._generate(active, turn, model, transcript, store)
             self._judge([p.task_id for p in active])
             verdicts = self._verdicts([p.task_id for p in active], turn)
+            samples = {p.task_id: store.samples[(p.task_id, turn)] for p in active}
+            returned = self._returned(active, samples, verdicts) if turn < self.cfg.turns else {}
             for problem in active:
-                sample = store.samples[(problem.task_id, turn)]
-                transcript.append(self._decide(problem, turn, sample, verdicts[problem.task_id], transcript))
+                sample = samples[problem.task_id]
+                transcript.append(self._decide(problem, turn, sample, verdicts[problem.task_id], transcript,
+                                               returned.get(problem.task_id)))
 
     def _generate(self, active: Sequence[Problem], turn: int, model: Backend, transcript: Transcript,
                   store: SampleStore) -> None:
@@ -196,12 +204,41 @@ class DialogSession:
                 out[rec.task_id] = rec.verdict
         return out
 
+    def _returned(self, active: Sequence[Problem], samples: Mapping[str, Sample],
+                  verdicts: Mapping[str, Verdict]) -> dict[str, Returned]:
+        """What each program that failed an assert returned on that assert's call: probed in the
+        sandbox after the program (as execution prediction computes its facts), never on the host."""
+        marker, requests, calls = new_marker(), [], {}
+        for problem in active:
+            verdict = verdicts[problem.task_id]
+            if verdict.status is not Status.FAILED or verdict.failed_test is None:
+                continue
+            program = self.bench.program(problem, samples[problem.task_id].completion)
+            found = decompose(problem.tests[verdict.failed_test], defined_names(program, problem.setup))
+            if isinstance(found, Call):
+                calls[problem.task_id] = found.source
+                requests.append(probe_request(problem.task_id, program, found.source, setup=problem.setup,
+                                              limits=self.cfg.run.limits, marker=marker, limit=RETURNED_CHARS))
+        if not requests:
+            return {}
+        hidden = (*self.bench.data_paths(self.cfg.run.data), self.out_dir.resolve())
+        out = {}
+        with self.executor_factory(self.cfg.run, hidden) as executor:
+            for task_id, verdict in executor.run(requests):
+                try:
+                    probed = read_probe(verdict.stdout, marker)
+                except ValueError:
+                    continue
+                if probed is not None:
+                    out[task_id] = Returned(calls[task_id], probed.text)
+        return out
+
     def _decide(self, problem: Problem, turn: int, sample: Sample, verdict: Verdict,
-                transcript: Transcript) -> TurnRecord:
+                transcript: Transcript, returned: Returned | None = None) -> TurnRecord:
         """The turn's record once its action is known: solved, out of turns, or the source's reply."""
         program = self.bench.program(problem, sample.completion)
         view = TurnView(problem, turn, self.cfg.turns, program, verdict, sample.finish_reason,
-                        transcript.history(problem.task_id))
+                        transcript.history(problem.task_id), returned)
         self.source.show(view)
         feedback = None
         if verdict.passed:

@@ -15,8 +15,6 @@ task and assert, the ``index`` being the assert's position), so a rerun only com
 from __future__ import annotations
 
 import enum
-import json
-import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any
 
 from progsynth.errors import DataError
 from progsynth.execution.api import ExecRequest, Executor, Limits
+from progsynth.execution.probe import MAX_REPR, new_marker, probe_request, read_probe
 from progsynth.experiments.exec_predict.calls import Call, decompose, defined_names
 from progsynth.experiments.exec_predict.scoring import Unparsed, literal_value
 from progsynth.store.jsonl import AppendOnlyStore, JsonlWriter, iter_records
@@ -31,24 +30,6 @@ from progsynth.types import Problem
 from progsynth.verdicts import Status, Verdict
 
 FACTS_FILE = "facts.jsonl"
-#: longest output repr kept as a fact (longer outputs are counted as TOO_LONG)
-MAX_REPR = 1000
-
-_PROBE = """
-def __progsynth_fact__():
-    import ast as _ast, json as _json
-    _value = ({call})
-    _text = repr(_value)
-    try:
-        _back = _ast.literal_eval(_text) if len(_text) <= {limit} else None
-        _same = len(_text) <= {limit} and type(_back) is type(_value) and _back == _value
-    except Exception:
-        _same = False
-    print("\\n" + {marker!r} + _json.dumps({{"repr": _text[:{limit} + 1], "type": type(_value).__name__,
-                                             "literal": bool(_same)}}), flush=True)
-__progsynth_fact__()
-"""
-
 
 class OutputKind(enum.Enum):
     LITERAL = "literal"  # scored
@@ -103,31 +84,28 @@ class Fact:
                    data.get("assert_holds"), str(data.get("reason", "")))
 
 
-def probe_request(problem: Problem, index: int, call: Call, limits: Limits, marker: str) -> ExecRequest:
+def fact_request(problem: Problem, index: int, call: Call, limits: Limits, marker: str) -> ExecRequest:
     """Reference, then setup and the probe, then the assert itself as the one test."""
-    probe = _PROBE.format(call=call.source, limit=MAX_REPR, marker=marker)
-    setup = (problem.setup.rstrip("\n") + "\n" if problem.setup.strip() else "") + probe
-    return ExecRequest(f"{problem.task_id}\x00{index}", problem.reference_completion, (problem.tests[index],),
-                       setup, limits)
+    return probe_request(f"{problem.task_id}\x00{index}", problem.reference_completion, call.source,
+                         setup=problem.setup, tests=(problem.tests[index],), limits=limits, marker=marker)
 
 
 def read_fact(problem: Problem, index: int, call: Call, verdict: Verdict, marker: str) -> Fact:
     """The fact from the probe's marked line, or RAISED with the verdict's reason."""
     base = Fact(problem.task_id, index, problem.tests[index], call.source, OutputKind.RAISED)
-    line = next((ln for ln in reversed(verdict.stdout.splitlines()) if ln.startswith(marker)), None)
-    if line is None:
+    try:
+        probed = read_probe(verdict.stdout, marker)
+    except ValueError as exc:
+        return _with(base, reason=str(exc))
+    if probed is None:
         reason = f"{verdict.status.value}: {verdict.error_type or ''} {verdict.message}".strip()
         return _with(base, reason=reason[:300])
-    try:
-        payload = json.loads(line[len(marker):])
-        text, type_name, literal = str(payload["repr"]), str(payload["type"]), payload["literal"] is True
-    except (ValueError, KeyError, TypeError):
-        return _with(base, reason="the probe's line did not read back")
+    text, type_name = probed.text, probed.type_name
     holds = verdict.status is Status.PASSED
     common = {"output": text[:MAX_REPR], "type_name": type_name, "assert_holds": holds}
     if len(text) > MAX_REPR:
         return _with(base, kind=OutputKind.TOO_LONG, reason=f"repr longer than {MAX_REPR} characters", **common)
-    if not literal or isinstance(literal_value(text), Unparsed):
+    if not probed.literal or isinstance(literal_value(text), Unparsed):
         return _with(base, kind=OutputKind.NOT_LITERAL, reason=f"a {type_name} whose repr is not a literal",
                      **common)
     return _with(base, kind=OutputKind.LITERAL, **common)
@@ -139,7 +117,7 @@ def _with(base: Fact, **changes: Any) -> Fact:
 
 def compute_facts(executor: Executor, problems: Iterable[Problem], limits: Limits) -> list[Fact]:
     """Every assert of ``problems`` as a fact, executed in one batch through ``executor``."""
-    marker = f"@@progsynth-fact-{secrets.token_hex(8)}@@"
+    marker = new_marker()
     facts: list[Fact] = []
     pending: dict[str, tuple[Problem, int, Call]] = {}
     requests: list[ExecRequest] = []
@@ -148,7 +126,7 @@ def compute_facts(executor: Executor, problems: Iterable[Problem], limits: Limit
         for index, test in enumerate(problem.tests):
             found = decompose(test, program)
             if isinstance(found, Call):
-                request = probe_request(problem, index, found, limits, marker)
+                request = fact_request(problem, index, found, limits, marker)
                 pending[request.key] = (problem, index, found)
                 requests.append(request)
             else:

@@ -10,6 +10,7 @@ backend and options, so a model is not reloaded for every cell of it.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -104,10 +105,11 @@ class Sweep:
 
     def _work(self, p: Planned) -> CellWork:
         problems = p.run.problems
-        prompt = p.run.bench.prompt(problems[0], p.cell.run.prompt, p.cell.run.data) if problems else ""
+        prompts = [p.run.bench.prompt(q, p.cell.run.prompt, p.cell.run.data) for q in problems[:2]]
+        shared = len(os.path.commonprefix(prompts)) if len(prompts) == 2 else 0
         delay = float(p.cell.run.backend_options.get("delay_s", 0.0))
         return CellWork(p.cell.name, p.cell.model_name, p.cell.run.backend, len(problems), p.cell.run.sampling.n,
-                        len(prompt), p.done, delay)
+                        len(prompts[0]) - shared if prompts else 0, p.done, delay, shared)
 
     def _measured(self) -> dict[str, float]:
         """Seconds per sample of each model, from the cells of a previous start that finished."""
