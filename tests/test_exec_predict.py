@@ -274,3 +274,28 @@ def test_the_default_model_runs_end_to_end_on_two_tasks(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "exec_predict.json").read_text())
     (code,) = doc["conditions"]
     assert code["predictions"] == 6 and 0 <= code["exact"]["value"] <= 1
+
+
+def test_compare_pairs_two_exec_predict_directories_per_condition(tmp_path: Path) -> None:
+    """``progsynth compare`` on two exec-predict outputs: the same asserts, per condition, paired."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    args = ["exec-predict", "-s", "test", "--limit", "3", "--condition", "code", "--condition", "code+description",
+            "--backend", "mock", "-q"]
+    assert CliRunner().invoke(cli, [*args, "--out", str(a)]).exit_code == 0
+    assert CliRunner().invoke(cli, [*args, "--out", str(b), "--seed", "7"]).exit_code == 0
+    rows = [json.loads(x) for x in (b / "predictions.jsonl").read_text().splitlines()]
+    for row in rows:  # B is right on every assert of Mbpp/12 in the code condition
+        if row["task_id"] == "Mbpp/12" and row["condition"] == "code":
+            row["exact"] = row["tolerant"] = True
+    (b / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    wrong_in_a = sum(1 for x in (a / "predictions.jsonl").read_text().splitlines()
+                     if (r := json.loads(x))["task_id"] == "Mbpp/12" and r["condition"] == "code" and not r["exact"])
+    result = CliRunner().invoke(cli, ["compare", str(a), str(b)])
+    assert result.exit_code == 0, result.output
+    code = next(line for line in result.output.splitlines() if line.strip().startswith("code "))
+    assert code.split()[1:3] == ["3", "9"] and code.split()[-2] == str(wrong_in_a) and wrong_in_a > 0
+    assert "code+description" in result.output
+    plain = tmp_path / "run"
+    assert CliRunner().invoke(cli, ["run", "--backend", "mock", "--limit", "1", "--out", str(plain)]).exit_code == 0
+    mixed = CliRunner().invoke(cli, ["compare", str(a), str(plain)])
+    assert mixed.exit_code != 0 and "not an exec-predict directory" in str(mixed.exception or mixed.output)

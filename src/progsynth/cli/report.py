@@ -70,14 +70,31 @@ def report(**kw: Any) -> None:
 @click.argument("run_b", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the paired bootstrap.")
 def compare(run_a: Path, run_b: Path, seed: int) -> None:
-    """Compare two runs: metric deltas with paired tests over tasks, and the tasks that flipped."""
+    """Compare two runs: metric deltas with paired tests over tasks, and the tasks that flipped
+    (two exec-predict directories: accuracy per condition over the asserts both predicted)."""
     from progsynth.report.compare import compare as compare_runs
     from progsynth.report.compare import comparison_text
+    from progsynth.report.exec_compare import is_exec_predict_dir
     from progsynth.report.load import load_run
 
     labels = _labels((run_a, run_b))
+    kinds = (is_exec_predict_dir(run_a), is_exec_predict_dir(run_b))
+    if any(kinds):
+        if not all(kinds):
+            raise UsageError(f"{run_a if not kinds[0] else run_b} is not an exec-predict directory like the other")
+        _compare_exec(run_a, run_b, labels, seed)
+        return
     a, b = load_run(run_a, None, labels[0]), load_run(run_b, None, labels[1])
     result = compare_runs(a, b, seed=seed)
     if result.tasks == 0:
         raise UsageError(f"{run_a} and {run_b} have no task with samples in common")
     click.echo(comparison_text(result))
+
+
+def _compare_exec(run_a: Path, run_b: Path, labels: list[str], seed: int) -> None:
+    from progsynth.report.exec_compare import compare_exec, exec_comparison_text, load_scored
+
+    deltas = compare_exec(load_scored(run_a), load_scored(run_b), seed=seed)
+    if not deltas:
+        raise UsageError(f"{run_a} and {run_b} have no assert predicted in the same condition")
+    click.echo(exec_comparison_text(labels[0], labels[1], deltas))
