@@ -121,9 +121,9 @@ def exec_comparison_text(label_a: str, label_b: str, deltas: list[ConditionDelta
     """The terminal view of ``progsynth compare`` for two exec-predict directories."""
     lines = [f"A: {label_a}", f"B: {label_b}", "execution prediction, exact match, over the asserts both predicted", "",
              f"  {'condition':<18}{'tasks':>6}{'asserts':>8}{'A':>8}{'B':>8}{'B-A':>8}   "
-             "95% CI (tasks resampled)     p   A only  B only  McNemar p"]
+             f"{'95% CI (tasks resampled)':<26}{'p':>8}{'A only':>8}{'B only':>8}  McNemar p"]
     for d in deltas:
         lines.append(f"  {d.condition.value:<18}{d.tasks:>6}{d.asserts:>8}{100 * d.a:>7.1f}%{100 * d.b:>7.1f}%"
-                     f"{100 * d.delta:>+7.1f}%   [{100 * d.low:+.1f}%, {100 * d.high:+.1f}%]{'':<8}"
-                     f"{d.p_value:.4f}{d.a_only:>8}{d.b_only:>8}  {d.mcnemar_p:.4g}")
+                     f"{100 * d.delta:>+7.1f}%   {f'[{100 * d.low:+.1f}%, {100 * d.high:+.1f}%]':<26}"
+                     f"{d.p_value:>8.4f}{d.a_only:>8}{d.b_only:>8}  {d.mcnemar_p:.4g}")
     return "\n".join(lines)
