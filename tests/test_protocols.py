@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -117,3 +120,13 @@ def test_cli_prompt_with_protocol(data: DataConfig) -> None:
     assert result.output == DOCSTRING
     bad = CliRunner().invoke(cli, ["prompt", "-b", "humaneval", "--task-id", "0", "--protocol", "lm-eval"])
     assert bad.exit_code != 0
+
+
+@pytest.mark.parametrize(("args", "name"), [((), "paper"), (("--protocol", "lm-eval"), "lm-eval"),
+                                            (("--shots", "1"), "custom")])
+def test_results_record_the_protocol_their_prompt_equals(tmp_path: Path, args: tuple[str, ...], name: str) -> None:
+    result = CliRunner().invoke(cli, ["run", "--backend", "reference", "-s", "test", "--limit", "2", *args,
+                                      "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r" / "results.json").read_text())["config"]["protocol"] == name
+    assert f"protocol {name}" in result.output

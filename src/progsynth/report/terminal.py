@@ -62,9 +62,10 @@ def _inline(metrics: Mapping[str, Estimate]) -> str:
 def summary(results: Results, *, list_failures: int = 20) -> str:
     cfg, overall = results.config, results.overall
     backend = f"  [{results.info.backend.get('name', '')}]" if results.info.backend is not None else ""
+    protocol = f", protocol {cfg['protocol']}" if cfg.get("protocol") else ""
     lines = [
         f"{cfg.get('benchmark', '?')} / {cfg.get('split', '?')}: {overall.tasks} tasks, "
-        f"{overall.samples} samples, {overall.passed} passed{backend}",
+        f"{overall.samples} samples, {overall.passed} passed{protocol}{backend}",
         *coverage_lines(results.coverage),
         *metrics_table(overall),
         verdict_line(overall),

@@ -19,6 +19,7 @@ from typing import Any
 from progsynth.benchmarks.base import DataConfig, PromptConfig
 from progsynth.errors import UsageError
 from progsynth.execution.api import Limits
+from progsynth.protocols import protocol_of
 from progsynth.types import SamplingParams
 
 #: The paper's temperature when several samples are drawn per task (Austin et al., 2021, sec. 2.4).
@@ -112,9 +113,12 @@ class RunConfig:
                 "sampling": params, "prompt": to_jsonable(self.prompt)}
 
     def results_config(self, split: str, sampling: SamplingParams) -> dict[str, Any]:
-        """The configuration recorded in ``results.json`` (with the benchmark's stop sequences)."""
+        """The configuration recorded in ``results.json`` (with the benchmark's stop sequences), and
+        the protocol preset its prompt equals (``progsynth.protocols``; ``custom`` if none), so a
+        number says which harness's wording it came from."""
         out: dict[str, Any] = to_jsonable(replace(self, sampling=sampling, split=split))
         out.pop("fresh", None)
+        out["protocol"] = protocol_of(self.prompt)
         return out
 
 
