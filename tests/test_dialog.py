@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from progsynth.backends.mock import MockBackend
+from progsynth.backends.mock import WRONG_PROGRAM, MockBackend
 from progsynth.benchmarks.sources import data_config_from_env
 from progsynth.errors import DataError
 from progsynth.experiments.dialog.config import DialogConfig
@@ -73,6 +73,7 @@ def test_auto_feedback_reports_the_solved_fraction_after_each_turn_and_resumes_w
     assert doc["by_turn"][0]["value"] == pytest.approx(1 / 3, abs=1e-6) and len(doc["by_turn"][0]["ci95"]) == 2
     assert doc["error_rate_reduction"] == 1.0
     assert doc["actions"]["revise"] == 4 and doc["actions"]["solved"] == 3
+    assert (doc["revisions"], doc["repeats"]) == (4, 0)  # turn 1 is the mock's wrong program, turn 2 the reference
     lines = transcript(out)
     assert [(x["task_id"], x["turn"], x["action"]) for x in lines] == [
         ("Mbpp/11", 0, "revise"), ("Mbpp/12", 0, "solved"), ("Mbpp/13", 0, "revise"),
@@ -103,6 +104,16 @@ def test_auto_feedback_on_a_failed_assert_says_what_the_call_returned(tmp_path: 
     assert "`remove_Occ('hello', 'l')` returned `'HELLO'`." in first["Mbpp/11"]
     assert "returned `[[3, 3]]`." in first["Mbpp/12"]
     assert "returned" not in first["Mbpp/13"] and "ValueError" in first["Mbpp/13"]  # raised: no value
+
+
+def test_revisions_that_repeat_the_previous_program_are_counted(tmp_path: Path) -> None:
+    out = tmp_path / "dialog"
+    run = from_run(tmp_path, {t: WRONG_PROGRAM for t in TASKS})  # turn 1 (the mock's odd sample) repeats it
+    proc = dialog(out, run, "--feedback", "auto", "--turns", "1")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((out / "dialog.json").read_text())
+    assert (doc["revisions"], doc["repeats"]) == (3, 3)
+    assert "revised programs: 3, of which 3 repeat the previous program" in proc.stdout
 
 
 def test_a_model_that_never_writes_done_is_recorded_as_a_failure(tmp_path: Path) -> None:

@@ -78,6 +78,9 @@ def summary_text(results: DialogResults, out_dir: Path) -> str:
         lines.append(f"  dialogs ended: {ended}")
     revisions = results.actions.get(Action.REVISE, 0)
     lines.append(f"  feedback given: {revisions}; transcript: {out_dir / 'transcript.jsonl'}")
+    if results.revisions:
+        lines.append(f"  revised programs: {results.revisions}, of which {results.repeats} repeat the previous "
+                     "program character for character")
     return "\n".join(lines)
 
 

@@ -73,6 +73,8 @@ class DialogResults:
     per_task: tuple[TaskOutcome, ...]
     stopped: bool = False
     wall_s: float = 0.0
+    revisions: int = 0  # turns after turn 0
+    repeats: int = 0  # revisions whose program is the previous turn's, character for character
     schema: str = SCHEMA
 
     @property
@@ -92,6 +94,7 @@ class DialogResults:
             "by_turn": [t.to_json() for t in self.by_turn],
             "error_rate_reduction": round(reduction, 6) if reduction is not None else None,
             "actions": {a.value: self.actions.get(a, 0) for a in Action if a is not Action.STOP},
+            "revisions": self.revisions, "repeats": self.repeats,
             "per_task": [t.to_json() for t in self.per_task],
         }
 
@@ -104,7 +107,8 @@ class DialogResults:
                        tuple(TurnScore.from_json(t) for t in data["by_turn"]),
                        {Action(k): int(v) for k, v in data["actions"].items()},
                        tuple(TaskOutcome.from_json(t) for t in data["per_task"]),
-                       bool(data.get("stopped", False)), float(data.get("wall_s", 0.0)))
+                       bool(data.get("stopped", False)), float(data.get("wall_s", 0.0)),
+                       int(data.get("revisions", 0)), int(data.get("repeats", 0)))
         except (KeyError, ValueError, TypeError) as exc:
             raise DataError(source, f"malformed dialog results ({exc!r})") from None
 
@@ -127,5 +131,7 @@ def build_dialog_results(config: Mapping[str, Any], task_ids: Sequence[str],
         estimate = summarize(counts, ks=[1])["solved_any"] if counts else Estimate(0.0, 0.0, 0.0)
         by_turn.append(TurnScore(turn, sum(c.c for c in counts), estimate))
     actions = collections.Counter(r.action for t in task_ids for r in turns.get(t, ()))
+    pairs = [(h[i - 1], h[i]) for t in task_ids for h in (turns.get(t, ()),) for i in range(1, len(h))]
+    repeats = sum(1 for before, after in pairs if after.program == before.program)
     return DialogResults(config, len(task_ids), sum(o.ended is not None for o in outcomes), tuple(by_turn),
-                         dict(actions), outcomes, stopped, wall_s)
+                         dict(actions), outcomes, stopped, wall_s, len(pairs), repeats)
