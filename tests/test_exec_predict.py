@@ -299,3 +299,8 @@ def test_compare_pairs_two_exec_predict_directories_per_condition(tmp_path: Path
     assert CliRunner().invoke(cli, ["run", "--backend", "mock", "--limit", "1", "--out", str(plain)]).exit_code == 0
     mixed = CliRunner().invoke(cli, ["compare", str(a), str(plain)])
     assert mixed.exit_code != 0 and "not an exec-predict directory" in str(mixed.exception or mixed.output)
+    with (b / "predictions.jsonl").open("a") as f:
+        f.write('{"task_id": "Mbpp/11"}\n')
+    broken = CliRunner().invoke(cli, ["compare", str(a), str(b)])
+    assert type(broken.exception).__name__ == "DataError"  # progsynth's main: one line, exit code 3
+    assert f"predictions.jsonl:{len(rows) + 1}: malformed prediction" in str(broken.exception)

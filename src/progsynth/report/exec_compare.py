@@ -12,9 +12,10 @@ beside it as the familiar count, with that caveat.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from progsynth.experiments.exec_predict.results import RESULTS_FILE
 from progsynth.report.compare import BOOTSTRAP_REPS, mcnemar_exact
 from progsynth.store.jsonl import iter_records
 
+T = TypeVar("T")
 #: (condition, task_id, assert index) -> predicted exactly
 Scored = Mapping[tuple[Condition, str, int], bool]
 
@@ -55,27 +57,20 @@ def is_exec_predict_dir(path: Path) -> bool:
     return (path / RESULTS_FILE).is_file() and (path / PREDICTIONS_FILE).is_file()
 
 
-def load_scored(out_dir: Path) -> Scored:
-    """Every prediction of ``out_dir`` whose fact is usable, keyed by condition, task and assert."""
-    usable = set()
-    facts_path = out_dir / FACTS_FILE
-    for line, data in iter_records(facts_path):
-        try:
-            fact = Fact.from_json(data)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(facts_path, f"malformed fact ({exc})", line=line) from None
-        if fact.kind.usable:
-            usable.add(fact.key)
-    scored = {}
-    path = out_dir / PREDICTIONS_FILE
+def _read(path: Path, parse: Callable[[dict[str, Any]], T], what: str) -> Iterator[T]:
+    """Each record of a JSONL file parsed; a malformed one is a DataError naming file and line."""
     for line, data in iter_records(path):
         try:
-            pred = Prediction.from_json(data)
+            yield parse(data)
         except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(path, f"malformed prediction ({exc})", line=line) from None
-        if (pred.task_id, pred.index) in usable:
-            scored[pred.key] = pred.exact
-    return scored
+            raise DataError(path, f"malformed {what} ({exc})", line=line) from None
+
+
+def load_scored(out_dir: Path) -> Scored:
+    """Every prediction of ``out_dir`` whose fact is usable, keyed by condition, task and assert."""
+    usable = {f.key for f in _read(out_dir / FACTS_FILE, Fact.from_json, "fact") if f.kind.usable}
+    return {p.key: p.exact for p in _read(out_dir / PREDICTIONS_FILE, Prediction.from_json, "prediction")
+            if (p.task_id, p.index) in usable}
 
 
 def cluster_bootstrap(by_task: list[tuple[int, int, int]], reps: int = BOOTSTRAP_REPS,
