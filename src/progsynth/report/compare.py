@@ -81,11 +81,16 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], reps: int = BOOTSTR
         return 0.0, 0.0, 1.0
     diff = y - x
     idx = np.random.default_rng(seed).integers(0, len(diff), size=(reps, len(diff)))
-    means = diff[idx].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    if np.all(means == 0):
+    return interval_and_p(diff[idx].mean(axis=1))
+
+
+def interval_and_p(draws: np.ndarray) -> tuple[float, float, float]:
+    """The 95% percentile interval of bootstrap draws of a difference, and the two-sided p-value of
+    "no difference" (1.0 when every draw is exactly zero)."""
+    low, high = np.percentile(draws, [2.5, 97.5])
+    if np.all(draws == 0):
         return float(low), float(high), 1.0
-    p = min(1.0, 2 * min(float(np.mean(means <= 0)), float(np.mean(means >= 0))))
+    p = min(1.0, 2 * min(float(np.mean(draws <= 0)), float(np.mean(draws >= 0))))
     return float(low), float(high), p
 
 

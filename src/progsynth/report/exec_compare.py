@@ -24,7 +24,7 @@ from progsynth.experiments.exec_predict.facts import FACTS_FILE, Fact
 from progsynth.experiments.exec_predict.predictions import PREDICTIONS_FILE, Prediction
 from progsynth.experiments.exec_predict.prompts import Condition
 from progsynth.experiments.exec_predict.results import RESULTS_FILE
-from progsynth.report.compare import BOOTSTRAP_REPS, mcnemar_exact
+from progsynth.report.compare import BOOTSTRAP_REPS, interval_and_p, mcnemar_exact
 from progsynth.store.jsonl import iter_records
 
 T = TypeVar("T")
@@ -82,12 +82,7 @@ def cluster_bootstrap(by_task: list[tuple[int, int, int]], reps: int = BOOTSTRAP
         return 0.0, 0.0, 1.0
     idx = np.random.default_rng(seed).integers(0, len(counts), size=(reps, len(counts)))
     drawn = counts[idx].sum(axis=1)
-    diffs = (drawn[:, 2] - drawn[:, 1]) / drawn[:, 0]
-    low, high = np.percentile(diffs, [2.5, 97.5])
-    if np.all(diffs == 0):
-        return float(low), float(high), 1.0
-    p = min(1.0, 2 * min(float(np.mean(diffs <= 0)), float(np.mean(diffs >= 0))))
-    return float(low), float(high), p
+    return interval_and_p((drawn[:, 2] - drawn[:, 1]) / drawn[:, 0])
 
 
 def compare_exec(a: Scored, b: Scored, seed: int = 0) -> list[ConditionDelta]:
