@@ -115,6 +115,14 @@ def test_chat_template_mode(mbpp: tuple) -> None:
         (out,) = chat.generate(_req(problems[0], prompt, SamplingParams(max_tokens=80, stop=())))
         assert out.finish_reason in (FinishReason.EOS, FinishReason.LENGTH) and "<|im_start|>" not in out.text
         assert "add" in out.text
+        # a reply prefix (EvalPlus's prefill) opens the assistant turn; the model continues after it
+        assert isinstance(chat.inner, LlamaCppBackend)
+        rendered = chat.inner._render(prompt, "```python\ndef add(a, b):\n")
+        assert rendered.endswith("<|im_start|>assistant\n```python\ndef add(a, b):\n") and prompt in rendered
+        request = GenerationRequest(problems[0], prompt, SamplingParams(max_tokens=40, stop=("\n```",)), 0,
+                                    "```python\ndef add(a, b):\n")
+        (cont,) = chat.generate(request)
+        assert "return" in cont.text and "def add" not in cont.text and "```" not in cont.text
 
 
 def test_missing_model_file_is_a_one_line_error(tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from progsynth.backends.base import Backend
+from progsynth.backends.managed import Managed
 from progsynth.benchmarks import get_benchmark
 from progsynth.benchmarks.base import DataConfig, PromptConfig, PromptStyle
 from progsynth.benchmarks.sources import data_config_from_env
@@ -15,14 +17,18 @@ from progsynth.cli.main import cli
 from progsynth.errors import UsageError
 from progsynth.protocols import (
     BIGCODE_STOPS,
+    EVALPLUS_RESPONSE,
     LM_EVAL_FUTURE,
     Protocol,
     evalplus_sanitize,
     get_protocol,
     longest_parsing_span,
     protocol_of,
+    reply_prefix,
 )
-from progsynth.types import Problem
+from progsynth.run.generation import generate
+from progsynth.store.samples import SampleStore
+from progsynth.types import Completion, FinishReason, GenerationRequest, Problem, SamplingParams
 
 TASK11_TEXT = "Write a python function to remove first and last occurrence of a given character from the string."
 TASK11_FIRST = 'assert remove_Occ("hello","l") == "heo"'
@@ -130,3 +136,45 @@ def test_results_record_the_protocol_their_prompt_equals(tmp_path: Path, args: t
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "r" / "results.json").read_text())["config"]["protocol"] == name
     assert f"protocol {name}" in result.output
+
+
+class _Recorder(Backend):
+    """Records the requests it gets; answers the way a chat model under EvalPlus's prefill would
+    (the code, then the closing fence EvalPlus stops at)."""
+
+    label = "recorder"
+    supports_chat = True
+
+    def __init__(self) -> None:
+        self.name = "recorder"
+        self.requests: list[GenerationRequest] = []
+
+    def generate(self, request: GenerationRequest) -> list[Completion]:
+        self.requests.append(request)
+        body = 'def remove_Occ(s, ch):\n    return s.replace(ch, "", 1)[::-1].replace(ch, "", 1)[::-1]'
+        return [Completion(body + "\n", FinishReason.STOP)]
+
+
+class _TemplateRecorder(_Recorder):
+    supports_reply_prefix = True
+
+
+@pytest.mark.parametrize("prefills", [True, False])
+def test_evalplus_prefill_reaches_only_backends_that_render_the_template(
+    tmp_path: Path, task11: Problem, data: DataConfig, prefills: bool
+) -> None:
+    bench, config = get_benchmark("mbpp"), get_protocol("evalplus").prompt_config()
+    backend = _TemplateRecorder() if prefills else _Recorder()
+    store = SampleStore(tmp_path / "samples.jsonl", {"run": "t"})
+    params = SamplingParams(max_tokens=64, stop=bench.stop_sequences(config))
+    work = [(task11, bench.prompt(task11, config, data))]
+    managed = Managed(backend)  # the wrapper every run uses asks the backend it wraps
+    ((_, (sample,)),) = list(generate(managed, bench, work, params, store, config.style))
+    (request,) = backend.requests
+    assert request.reply_prefix == (EVALPLUS_RESPONSE + "\n```python\n" if prefills else "")
+    assert reply_prefix(PromptStyle.PAPER) == "" and request.params.stop[0] == "\n```\n"
+    assert sample.completion.startswith("def remove_Occ(s, ch):") and "```" not in sample.completion
+    # a paper-format run never sends a prefix, whatever the backend can do
+    other = tmp_path / "paper.jsonl"
+    list(generate(managed, bench, work, params, SampleStore(other, {"run": "p"}), PromptStyle.PAPER))
+    assert len(backend.requests) == 2 and backend.requests[1].reply_prefix == ""

@@ -166,3 +166,19 @@ def test_the_cli_renders_the_study_of_a_real_sweep(tmp_path: Path) -> None:
     (out / "study.html").unlink()
     via_report = CliRunner().invoke(cli, ["report", str(out)])  # the one report command knows a sweep
     assert via_report.exit_code == 0 and (out / "study.html").is_file(), via_report.output
+
+
+def test_a_paper_vs_chat_study_names_each_prompt_style(tmp_path: Path) -> None:
+    """``chat`` is no protocol preset (both styles' cells would read ``custom``): the protocol
+    figure names the prompt style of a custom cell, so paper vs chat is a figure of its own."""
+    cells = []
+    for style, protocol, value in (("paper", "paper", 0.30), ("chat", "custom", 0.275)):
+        for model, params in (("q0.5", 494_000_000), ("q1.5", 1_540_000_000)):
+            record = _record(model, params, value + (0.2 if model == "q1.5" else 0), [2, 3, 4], protocol=protocol)
+            cells.append(CellRecord(record.name + style, record.dir, {**record.values, "prompt_style": style}, {},
+                                    model, "q", params, protocol, CellStatus.DONE, record.pass_at_1, 40, 40, 1.0))
+    summary = SweepSummary("pair", "pair.toml", ("model", "prompt_style"), tuple(cells))
+    files = write_study(summary, tmp_path)
+    assert "protocols" in {p.name for p in files.plots}
+    svg = (tmp_path / "study_plots" / "protocols.svg").read_text()
+    assert "<!-- custom (chat) -->" in svg and "<!-- paper -->" in svg and "<!-- custom -->" not in svg

@@ -13,8 +13,11 @@ the formats are re-expressed from those sources, not copied:
   assert; HumanEval+ prompt = the task's own prompt). The user turn asks for "a self-contained
   Python script ... in a markdown code block" with the task in a bare fence; the answer is read by
   EvalPlus's ``sanitize``: the longest run of lines that parses, then the imports and the top-level
-  definitions the entry point reaches. Deviation: EvalPlus also opens the assistant turn with its
-  response prefix and a ```python fence; progsynth's chat backends open the turn empty.
+  definitions the entry point reaches. The assistant turn opens with EvalPlus's response prefix
+  and a ```python fence (``reply_prefix``) on the backends that render the chat template
+  themselves (llama.cpp, transformers), as EvalPlus does for vLLM and HF models; on an
+  OpenAI-compatible server the turn opens empty, as in EvalPlus's own OpenAI provider. Stops:
+  EvalPlus's ``\n```\n`` for chat models and its textual end-of-sequence strings.
 * ``lm-eval``: lm-evaluation-harness ``lm_eval/tasks/mbpp/mbpp.yaml`` + ``utils.py``: the paper's
   wording, always the 3 asserts, shots 2, 3, 4 with their code as published (CRLF endings) followed
   by ``\\n[DONE]`` and joined by blank lines, stop at ``[DONE]``, then the first fenced block if any
@@ -113,6 +116,9 @@ def protocol_of(config: PromptConfig) -> str:
 
 EVALPLUS_INSTRUCTION = ("Please provide a self-contained Python script that solves the following problem in a "
                         "markdown code block:")
+EVALPLUS_RESPONSE = ("Below is a Python script with a self-contained function that solves the problem and passes "
+                     "corresponding tests:")
+EVALPLUS_STOPS = ("\n```\n", "\nif __name__", "\ndef main(", "\nprint(")
 LM_EVAL_SEPARATOR = "\n\n"  # lm-eval's default few-shot delimiter
 BIGCODE_STOPS = ("\nclass", "\nassert", '\n"""', "\nprint", "\nif", "\n<|/", "\n```")
 LM_EVAL_FUTURE = "from __future__ import annotations\n"
@@ -151,8 +157,15 @@ def mbpp_prompt(style: PromptStyle, text: str, tests: Sequence[str], shots: Sequ
     raise UsageError(f"prompt style '{style.value}' is not a protocol format")
 
 
+def reply_prefix(style: PromptStyle) -> str:
+    """What the model's turn opens with (EvalPlus prefills a sentence and a code fence)."""
+    return f"{EVALPLUS_RESPONSE}\n```python\n" if style is PromptStyle.EVALPLUS else ""
+
+
 def stops(style: PromptStyle) -> tuple[str, ...]:
-    """Stop sequences of a protocol style (the chat ones stop at the model's end of turn)."""
+    """Stop sequences of a protocol style (the chat ones also stop at the model's end of turn)."""
+    if style is PromptStyle.EVALPLUS:
+        return EVALPLUS_STOPS
     if style is PromptStyle.LM_EVAL:
         return (DONE,)
     if style is PromptStyle.BIGCODE:

@@ -67,12 +67,17 @@ class FinishReason(enum.Enum):
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """Ask a backend for ``params.n`` completions of ``prompt`` (samples ``first_idx`` onwards)."""
+    """Ask a backend for ``params.n`` completions of ``prompt`` (samples ``first_idx`` onwards).
+
+    ``reply_prefix``: text the model's reply starts with, for a chat prompt (EvalPlus opens the
+    assistant turn with a sentence and a code fence); only sent to backends that declare
+    ``supports_reply_prefix``, and not part of the returned completion text."""
 
     problem: Problem
     prompt: str
     params: SamplingParams
     first_idx: int = 0
+    reply_prefix: str = ""
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ class Backend(abc.ABC):
     * ``options``: the keyword options its constructor takes besides ``model`` (validated with
       ``parse_options``; those with a ``flag`` get a command-line flag of their own);
     * ``supports_chat``: it has a ``chat`` option that wraps prompts in the model's chat template;
+    * ``supports_reply_prefix``: in chat mode it can open the model's turn with a request's
+      ``reply_prefix`` (it renders the template itself; an OpenAI-style API cannot);
     * ``default_concurrency``: how many requests ``Managed`` sends at once unless told otherwise.
 
     Every constructor takes ``model`` (the CLI's generic ``--model``); ``name`` is recorded in
@@ -40,6 +42,7 @@ class Backend(abc.ABC):
     label: ClassVar[str]
     options: ClassVar[tuple[OptionSpec, ...]] = ()
     supports_chat: ClassVar[bool] = False
+    supports_reply_prefix: ClassVar[bool] = False
     default_concurrency: ClassVar[int] = 1
 
     name: str
@@ -53,6 +56,10 @@ class Backend(abc.ABC):
         """Requests ``Managed`` keeps in flight unless told: the class's ``default_concurrency``,
         or what this instance can serve (e.g. the sum of several servers' concurrency)."""
         return self.default_concurrency
+
+    def prefills_reply(self) -> bool:
+        """Whether requests' ``reply_prefix`` reaches the model (wrappers ask what they wrap)."""
+        return self.supports_reply_prefix
 
     @abc.abstractmethod
     def generate(self, request: GenerationRequest) -> list[Completion]:

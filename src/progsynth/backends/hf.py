@@ -41,6 +41,7 @@ class TransformersBackend(Backend):
 
     label: ClassVar[str] = "transformers"
     supports_chat: ClassVar[bool] = True
+    supports_reply_prefix: ClassVar[bool] = True
     options: ClassVar[tuple[OptionSpec, ...]] = (
         OptionSpec("device", OptionKind.STR, "auto, cpu, cuda, cuda:1...", default="auto"),
         OptionSpec("dtype", OptionKind.CHOICE, "weights' precision (auto: float32 on CPU)", default="auto",
@@ -102,7 +103,7 @@ class TransformersBackend(Backend):
     # --- generation ---------------------------------------------------------------------------
 
     def generate(self, request: GenerationRequest) -> list[Completion]:
-        prompt_ids = self._encode(request.prompt)
+        prompt_ids = self._encode(request.prompt, request.reply_prefix)
         return sample_within_context(
             request,
             prompt_tokens=len(prompt_ids),
@@ -111,10 +112,11 @@ class TransformersBackend(Backend):
             draw=lambda size, offset, max_new: self._batch(request, prompt_ids, size, offset, max_new),
         )
 
-    def _encode(self, prompt: str) -> list[int]:
+    def _encode(self, prompt: str, reply_prefix: str = "") -> list[int]:
         if self.settings.chat:
             messages = [{"role": "user", "content": prompt}]
             text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            text += reply_prefix
             return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
         return list(self.tokenizer(prompt)["input_ids"])
 

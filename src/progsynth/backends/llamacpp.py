@@ -111,6 +111,7 @@ class LlamaCppBackend(Backend):
 
     label: ClassVar[str] = "llamacpp"
     supports_chat: ClassVar[bool] = True
+    supports_reply_prefix: ClassVar[bool] = True
     default_concurrency: ClassVar[int] = STREAMS
     options: ClassVar[tuple[OptionSpec, ...]] = (
         OptionSpec("threads", OptionKind.INT, "llama.cpp threads (0 or 'auto': the cores that are free now, "
@@ -245,7 +246,7 @@ class LlamaCppBackend(Backend):
             return self._generate(request)
 
     def _generate(self, request: GenerationRequest) -> list[Completion]:
-        prompt = self._render(request.prompt)
+        prompt = self._render(request.prompt, request.reply_prefix)
         return sample_within_context(
             request,
             prompt_tokens=self.count_tokens(prompt, special=True),
@@ -290,12 +291,13 @@ class LlamaCppBackend(Backend):
             raise BackendError(f"llama.cpp server error (HTTP {response.status_code}): {_error_text(data)}")
         return data
 
-    def _render(self, prompt: str) -> str:
-        """The prompt as the model sees it: raw text, or a user turn in the model's chat template."""
+    def _render(self, prompt: str, reply_prefix: str = "") -> str:
+        """The prompt as the model sees it: raw text, or a user turn in the model's chat template
+        followed by the opened assistant turn and ``reply_prefix``."""
         if not self.settings.chat:
             return prompt
         reply = self._post("/apply-template", {"messages": [{"role": "user", "content": prompt}]})
-        return str(reply["prompt"])
+        return str(reply["prompt"]) + reply_prefix
 
     def count_tokens(self, text: str, special: bool = False) -> int:
         """Tokens of ``text`` for this model (``special``: as a prompt, with any BOS token)."""

@@ -57,6 +57,9 @@ class Managed(Backend):
         self.retries = retries
         self.backoff = backoff
 
+    def prefills_reply(self) -> bool:
+        return self.inner.prefills_reply()
+
     def generate(self, request: GenerationRequest) -> list[Completion]:
         attempt = 0
         while True:

@@ -118,6 +118,10 @@ class HumanEval(Benchmark):
             protocols.get_protocol(config.style.value).check(self.name)
         return problem.prompt_prefix
 
+    def stop_sequences(self, config: PromptConfig) -> tuple[str, ...]:
+        """EvalPlus's own stops under its protocol, else the default."""
+        return protocols.stops(config.style) if config.style.is_protocol else super().stop_sequences(config)
+
     def extract(self, problem: Problem, raw: str, style: PromptStyle = PromptStyle.PAPER) -> str:
         """A fenced answer (chat) is unwrapped whole; it may redefine the function, which is fine
         because it runs after the prompt's stub. A plain continuation is cut at the stop sequences."""

@@ -176,21 +176,29 @@ def plot_asserts(summary: SweepSummary, out_dir: Path) -> Plot | None:
                   lambda c: float(c.values.get("asserts_shown", 0)))
 
 
+def _wording(cell: CellRecord) -> str:
+    """What a cell's prompt follows: its protocol preset, else its prompt style (``chat`` is not a
+    preset, so a paper-vs-chat study would otherwise show two columns named ``custom``)."""
+    if cell.protocol != "custom":
+        return cell.protocol
+    return f"custom ({cell.values.get('prompt_style', '?')})"
+
+
 def plot_protocols(summary: SweepSummary, out_dir: Path) -> Plot | None:
-    sets = [g for g in groups(done_cells(summary), _PROTOCOL_KEYS) if len({c.protocol for c in g}) > 1]
+    sets = [g for g in groups(done_cells(summary), _PROTOCOL_KEYS) if len({_wording(c) for c in g}) > 1]
     if not sets:
         return None
-    names = sorted({c.protocol for g in sets for c in g})
+    names = sorted({_wording(c) for g in sets for c in g})
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     width = 0.8 / len(sets)
     for i, g in enumerate(sets):
-        xs = [names.index(c.protocol) + i * width for c in g]
+        xs = [names.index(_wording(c)) + i * width for c in g]
         _errorbar(ax, xs, g, fmt="s", label=_label(g, _PROTOCOL_KEYS, summary.axes))
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(names))], names)
     ax.set_ylabel("pass@1 (95% CI)")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=7)
-    return save_figure(fig, out_dir, "protocols", "pass@1 under each evaluation protocol")
+    return save_figure(fig, out_dir, "protocols", "pass@1 under each evaluation protocol or prompt style")
 
 
 def spread_rows(summary: SweepSummary) -> list[tuple[str, int, float, float, float]]:

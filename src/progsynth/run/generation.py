@@ -12,6 +12,7 @@ from dataclasses import replace
 from progsynth.backends.base import Backend
 from progsynth.benchmarks.base import Benchmark, PromptStyle
 from progsynth.prompts import prompt_hash
+from progsynth.protocols import reply_prefix
 from progsynth.store.samples import SampleStore
 from progsynth.types import Completion, FinishReason, GenerationRequest, Problem, Sample, SamplingParams
 
@@ -43,10 +44,11 @@ def generate(
     have ``params.n`` samples are skipped (resume), and a task never gets more than ``n``.
     """
     requests = []
+    prefix = reply_prefix(style) if backend.prefills_reply() else ""
     for problem, prompt in work:
         have = store.count(problem.task_id)
         if have < params.n:
-            requests.append(GenerationRequest(problem, prompt, replace(params, n=params.n - have), have))
+            requests.append(GenerationRequest(problem, prompt, replace(params, n=params.n - have), have, prefix))
     for request, completions in backend.generate_many(requests):
         phash = prompt_hash(request.prompt)
         samples = [
