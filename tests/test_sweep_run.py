@@ -118,8 +118,8 @@ def test_a_killed_sweep_resumes_without_redoing_work(tmp_path: Path) -> None:
 
 
 def _record(model: str, params: int, value: float, shots: list[int], asserts: int = 3,
-            protocol: str = "paper", family: str = "f") -> CellRecord:
-    values = {"model": model, "shot_ids": shots, "asserts_shown": asserts, "protocol": protocol}
+            protocol: str = "paper", family: str = "f", style: str = "paper") -> CellRecord:
+    values = {"model": model, "shot_ids": shots, "asserts_shown": asserts, "protocol": protocol, "prompt_style": style}
     return CellRecord(f"{model}-{shots}-{asserts}-{protocol}", "/nowhere", values, {}, model, family, params,
                       protocol, CellStatus.DONE, Estimate(value, max(0.0, value - 0.1), min(1.0, value + 0.1)),
                       10, 10, 1.0)
@@ -174,9 +174,8 @@ def test_a_paper_vs_chat_study_names_each_prompt_style(tmp_path: Path) -> None:
     cells = []
     for style, protocol, value in (("paper", "paper", 0.30), ("chat", "custom", 0.275)):
         for model, params in (("q0.5", 494_000_000), ("q1.5", 1_540_000_000)):
-            record = _record(model, params, value + (0.2 if model == "q1.5" else 0), [2, 3, 4], protocol=protocol)
-            cells.append(CellRecord(record.name + style, record.dir, {**record.values, "prompt_style": style}, {},
-                                    model, "q", params, protocol, CellStatus.DONE, record.pass_at_1, 40, 40, 1.0))
+            cells.append(_record(model, params, value + (0.2 if model == "q1.5" else 0), [2, 3, 4],
+                                 protocol=protocol, style=style))
     summary = SweepSummary("pair", "pair.toml", ("model", "prompt_style"), tuple(cells))
     files = write_study(summary, tmp_path)
     assert "protocols" in {p.name for p in files.plots}
